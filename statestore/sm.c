@@ -1,0 +1,61 @@
+/*
+ * The state-machine interface (common/sm.h) over the store: what consensus
+ * calls. Each entry becomes one store_apply() transaction.
+ */
+#include "config.h"
+
+#include "statestore/internal.h"
+
+struct entry {
+	struct store *s;
+	const void *buf;
+	size_t len;
+};
+
+static int apply_entry(struct store_txn *t, void *arg)
+{
+	struct entry *e = arg;
+
+	return e->s->entry_fn(t, e->buf, e->len, e->s->entry_arg);
+}
+
+static int sm_apply(struct sm *sm, uint64_t index, const void *buf, size_t len)
+{
+	struct entry e = {sm->data, buf, len};
+
+	return store_apply(e.s, index, apply_entry, &e);
+}
+
+static int sm_snapshot(struct sm *sm, struct buf *out)
+{
+	return store_snapshot(sm->data, out);
+}
+
+static int sm_restore(struct sm *sm, const void *buf, size_t len)
+{
+	return store_restore(sm->data, buf, len);
+}
+
+static uint64_t sm_applied_index(struct sm *sm)
+{
+	return store_applied_index(sm->data);
+}
+
+static const char *sm_errmsg(struct sm *sm)
+{
+	struct store *s = sm->data;
+
+	return s->errmsg;
+}
+
+void store_sm_init(struct store *s, struct sm *sm, store_entry_fn fn, void *arg)
+{
+	s->entry_fn = fn;
+	s->entry_arg = arg;
+	sm->data = s;
+	sm->apply = sm_apply;
+	sm->snapshot = sm_snapshot;
+	sm->restore = sm_restore;
+	sm->applied_index = sm_applied_index;
+	sm->errmsg = sm_errmsg;
+}

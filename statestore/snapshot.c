@@ -1,0 +1,310 @@
+/*
+ * Snapshot and restore of statestore/store.h. A snapshot carries everything
+ * (state, history, digests, bookkeeping), so a replica restored from it can
+ * serve the same as-of reads and apply the same rewinds as one that applied
+ * the log.
+ *
+ * Format (all integers big-endian):
+ *   "LOGOSNP1" | u32 format | u64 applied | u64 oldest | digest[16]
+ *   then for each database, in a fixed order:
+ *     u8 id | u64 count | count × (u32 klen | u32 vlen | key | value)
+ *   then hash128 of every preceding byte [16].
+ * Keys appear in each database's order; restore checks all of it (structure,
+ * order, hash, and the digest recomputed from the rows) before committing.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "common/error.h"
+#include "statestore/internal.h"
+
+static const char magic[8] = {'L', 'O', 'G', 'O', 'S', 'N', 'P', '1'};
+#define HEADER_LEN    (8 + 4 + 8 + 8 + 16)
+#define HASH_SEED     0x534e4150ULL
+#define ID_META       100
+#define ID_HIST_KEY   101
+#define ID_HIST_INDEX 102
+#define ID_DIGESTS    103
+#define N_DBS         (STORE_N_TABLES + 4)
+
+static void db_list(struct store *s, MDB_dbi dbis[N_DBS], uint8_t ids[N_DBS])
+{
+	int i;
+
+	for (i = 0; i < STORE_N_TABLES; i++) {
+		dbis[i] = s->tables[i];
+		ids[i] = (uint8_t)i;
+	}
+	dbis[i] = s->meta;
+	ids[i++] = ID_META;
+	dbis[i] = s->hist_key;
+	ids[i++] = ID_HIST_KEY;
+	dbis[i] = s->hist_index;
+	ids[i++] = ID_HIST_INDEX;
+	dbis[i] = s->digests;
+	ids[i] = ID_DIGESTS;
+}
+
+static int dump_db(struct store *s, MDB_txn *txn, MDB_dbi dbi, uint8_t id, struct buf *out)
+{
+	MDB_cursor *c;
+	MDB_stat st;
+	MDB_val k, v;
+	uint64_t n = 0;
+	size_t count_at;
+	int rc;
+
+	if ((rc = mdb_stat(txn, dbi, &st)) != 0 || (rc = mdb_cursor_open(txn, dbi, &c)) != 0)
+		return store__lmdb_error(s, rc, "snapshot");
+	if (buf_put_u8(out, id) != 0 || buf_put_u64be(out, 0) != 0)
+		goto nomem;
+	count_at = out->len - 8;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (buf_put_u32be(out, (uint32_t)k.mv_size) != 0 ||
+		    buf_put_u32be(out, (uint32_t)v.mv_size) != 0 ||
+		    buf_append(out, k.mv_data, k.mv_size) != 0 ||
+		    buf_append(out, v.mv_data, v.mv_size) != 0)
+			goto nomem;
+		n++;
+	}
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		return store__lmdb_error(s, rc, "snapshot");
+	be64_put(out->data + count_at, n);
+	return 0;
+nomem:
+	mdb_cursor_close(c);
+	return err_set(s->errmsg, sizeof s->errmsg, ERR_NOMEM, "snapshot: out of memory");
+}
+
+int store_snapshot(struct store *s, struct buf *out)
+{
+	MDB_dbi dbis[N_DBS];
+	uint8_t ids[N_DBS];
+	struct store_txn t;
+	uint8_t head[HEADER_LEN], tail[16];
+	size_t start = out->len;
+	int rc, i;
+
+	rc = store_read(s, &t);
+	if (rc != 0)
+		return rc;
+	memcpy(head, magic, 8);
+	be32_put(head + 8, STORE_FORMAT);
+	be64_put(head + 12, t.index);
+	be64_put(head + 20, t.oldest);
+	digest_put(head + 28, t.digest);
+	rc = buf_append(out, head, sizeof head);
+	db_list(s, dbis, ids);
+	for (i = 0; rc == 0 && i < N_DBS; i++)
+		rc = dump_db(s, t.txn, dbis[i], ids[i], out);
+	store_read_end(&t);
+	if (rc == 0) {
+		digest_put(tail, hash128(out->data + start, out->len - start, HASH_SEED));
+		rc = buf_append(out, tail, sizeof tail);
+	}
+	if (rc != 0) {
+		out->len = start;
+		return rc == ERR_NOMEM
+			       ? err_set(s->errmsg, sizeof s->errmsg, rc, "snapshot: out of memory")
+			       : rc;
+	}
+	return 0;
+}
+
+struct reader {
+	const uint8_t *p;
+	const uint8_t *end;
+};
+
+static bool take(struct reader *r, size_t n, const uint8_t **out)
+{
+	if ((size_t)(r->end - r->p) < n)
+		return false;
+	*out = r->p;
+	r->p += n;
+	return true;
+}
+
+static int keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/*
+ * Walks the database sections. With `txn` NULL only validates; otherwise
+ * loads every record into the matching database.
+ */
+static int walk(struct store *s, const uint8_t *body, size_t len, MDB_txn *txn)
+{
+	struct reader r = {body, body + len};
+	MDB_dbi dbis[N_DBS];
+	uint8_t ids[N_DBS];
+	const uint8_t *p, *key, *val, *prev;
+	uint64_t count, j;
+	uint32_t klen, vlen, prevlen;
+	int i, rc;
+
+	db_list(s, dbis, ids);
+	for (i = 0; i < N_DBS; i++) {
+		if (!take(&r, 9, &p))
+			goto truncated;
+		if (p[0] != ids[i])
+			return err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
+				       "snapshot: database %d has id %u, expected %u", i, p[0],
+				       ids[i]);
+		count = be64_get(p + 1);
+		if (count > (uint64_t)(r.end - r.p) / 8)
+			goto truncated;
+		prev = NULL;
+		prevlen = 0;
+		for (j = 0; j < count; j++) {
+			if (!take(&r, 8, &p))
+				goto truncated;
+			klen = be32_get(p);
+			vlen = be32_get(p + 4);
+			if (klen == 0 || klen > STORE__LMDB_KEY_MAX)
+				return err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
+					       "snapshot: key of %u bytes in database %u", klen,
+					       ids[i]);
+			if (!take(&r, klen, &key) || !take(&r, vlen, &val))
+				goto truncated;
+			if (prev != NULL && keycmp(prev, prevlen, key, klen) >= 0)
+				return err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
+					       "snapshot: keys out of order in database %u",
+					       ids[i]);
+			prev = key;
+			prevlen = klen;
+			if (txn != NULL) {
+				MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+				rc = mdb_put(txn, dbis[i], &k, &v, MDB_APPEND);
+				if (rc != 0)
+					return store__lmdb_error(s, rc, "restore: write");
+			}
+		}
+	}
+	if (r.p != r.end)
+		return err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
+			       "snapshot: %zu unexpected bytes after the last database",
+			       (size_t)(r.end - r.p));
+	return 0;
+truncated:
+	return err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT, "snapshot: truncated");
+}
+
+/* Recomputes the digest of the versioned tables within `txn`. */
+static int recompute_digest(struct store *s, MDB_txn *txn, struct hash128 *d)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int i, rc;
+
+	d->hi = d->lo = 0;
+	for (i = 0; i < STORE_N_VERSIONED; i++) {
+		rc = mdb_cursor_open(txn, s->tables[i], &c);
+		if (rc != 0)
+			return store__lmdb_error(s, rc, "restore: digest");
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+			*d = digest_add(
+				*d, store__row_hash(i, k.mv_data, k.mv_size, v.mv_data, v.mv_size));
+		mdb_cursor_close(c);
+		if (rc != MDB_NOTFOUND)
+			return store__lmdb_error(s, rc, "restore: digest");
+	}
+	return 0;
+}
+
+static int load(struct store *s, const uint8_t *body, size_t len, uint64_t applied, uint64_t oldest,
+		struct hash128 digest)
+{
+	MDB_dbi dbis[N_DBS];
+	uint8_t ids[N_DBS];
+	MDB_txn *txn;
+	uint64_t a, o;
+	struct hash128 d, rd;
+	int i, rc;
+
+	db_list(s, dbis, ids);
+	for (;;) {
+		rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+		if (rc != 0)
+			return store__lmdb_error(s, rc, "restore: begin");
+		for (i = 0; i < N_DBS; i++) {
+			rc = mdb_drop(txn, dbis[i], 0);
+			if (rc != 0) {
+				rc = store__lmdb_error(s, rc, "restore: clear");
+				goto abort;
+			}
+		}
+		rc = walk(s, body, len, txn);
+		if (rc != 0)
+			goto abort;
+		rc = store__read_state(s, txn, &a, &o, &d);
+		if (rc != 0)
+			goto abort;
+		if (a != applied || o != oldest || !digest_equal(d, digest)) {
+			rc = err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
+				     "snapshot: header (index %llu) disagrees with its meta record "
+				     "(index %llu)",
+				     (unsigned long long)applied, (unsigned long long)a);
+			goto abort;
+		}
+		rc = recompute_digest(s, txn, &rd);
+		if (rc != 0)
+			goto abort;
+		if (!digest_equal(rd, digest)) {
+			rc = err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
+				     "snapshot: rows do not match the digest of index %llu",
+				     (unsigned long long)applied);
+			goto abort;
+		}
+		rc = mdb_txn_commit(txn);
+		if (rc == MDB_MAP_FULL && store__grow(s) == 0)
+			continue;
+		if (rc != 0)
+			return store__lmdb_error(s, rc, "restore: commit");
+		s->applied = applied;
+		s->oldest = oldest;
+		s->digest = digest;
+		return 0;
+	abort:
+		mdb_txn_abort(txn);
+		if (rc == ERR_FULL && store__grow(s) == 0)
+			continue;
+		return rc;
+	}
+}
+
+int store_restore(struct store *s, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	struct hash128 want, got;
+	uint32_t format;
+	int rc;
+
+	if (len < HEADER_LEN + 16 || memcmp(p, magic, sizeof magic) != 0)
+		return err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
+			       "snapshot: not a logos snapshot (%zu bytes)", len);
+	format = be32_get(p + 8);
+	if (format != STORE_FORMAT)
+		return err_set(s->errmsg, sizeof s->errmsg, ERR_UNSUPPORTED,
+			       "snapshot: format %u is not supported (this build reads %d)", format,
+			       STORE_FORMAT);
+	want = digest_get(p + len - 16);
+	got = hash128(p, len - 16, HASH_SEED);
+	if (!digest_equal(want, got))
+		return err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
+			       "snapshot: checksum mismatch (damaged or truncated)");
+	rc = walk(s, p + HEADER_LEN, len - HEADER_LEN - 16, NULL);
+	if (rc != 0)
+		return rc;
+	return load(s, p + HEADER_LEN, len - HEADER_LEN - 16, be64_get(p + 12), be64_get(p + 20),
+		    digest_get(p + 28));
+}

@@ -1,0 +1,34 @@
+# Test runners: one Check runner per module (check_<module>), each linking only
+# its module and those below it, so a layering violation fails to link.
+TESTS += $(check_PROGRAMS)
+
+check_PROGRAMS += check_common
+check_common_SOURCES = \
+	tests/unit/common/main.c \
+	tests/unit/common/test_buf.c \
+	tests/unit/common/test_error.c \
+	tests/unit/common/test_hash.c \
+	tests/unit/common/test_pack.c \
+	tests/unit/common/suites.h
+check_common_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(MSGPACK_CFLAGS)
+check_common_LDADD = common/libcommon.a $(MSGPACK_LIBS) $(CHECK_LIBS)
+
+check_PROGRAMS += check_statestore
+check_statestore_SOURCES = \
+	tests/unit/statestore/main.c \
+	tests/unit/statestore/helpers.c \
+	tests/unit/statestore/helpers.h \
+	tests/unit/statestore/test_store.c \
+	tests/unit/statestore/test_model.c \
+	tests/unit/statestore/test_snapshot.c \
+	tests/unit/statestore/suites.h
+check_statestore_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LMDB_CFLAGS) $(MSGPACK_CFLAGS)
+check_statestore_LDADD = statestore/libstatestore.a common/libcommon.a \
+	$(LMDB_LIBS) $(MSGPACK_LIBS) $(CHECK_LIBS)
+
+# Formatting is part of the suite (.clang-format; STYLE.md).
+if HAVE_CLANG_FORMAT
+TESTS += scripts/check-format
+endif
+TESTS_ENVIRONMENT = CLANG_FORMAT='$(CLANG_FORMAT)' top_srcdir='$(top_srcdir)'
+EXTRA_DIST += scripts/check-format
