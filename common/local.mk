@@ -8,4 +8,5 @@ common_libcommon_a_SOURCES = \
 	common/hash.c common/hash.h \
 	common/log.c common/log.h \
 	common/pack.c common/pack.h \
-	common/sm.h
+	common/sm.h \
+	common/tables.h

@@ -17,10 +17,10 @@
 #define DEFAULT_MAP_SIZE_MAX (1024 * GIB)
 
 static const char *const table_names[STORE_N_TABLES] = {
-	[STORE_NODES] = "nodes", [STORE_PROCS] = "procs",   [STORE_OUTPUT] = "output",
-	[STORE_STEPS] = "steps", [STORE_QUEUES] = "queues", [STORE_MESSAGES] = "messages",
-	[STORE_FILES] = "files", [STORE_IDEM] = "idem",     [STORE_RESULTS] = "results",
-	[STORE_LOG] = "log",
+	[STORE_NODES] = "nodes", [STORE_PROCS] = "procs",       [STORE_OUTPUT] = "output",
+	[STORE_STEPS] = "steps", [STORE_QUEUES] = "queues",     [STORE_MESSAGES] = "messages",
+	[STORE_FILES] = "files", [STORE_IDEM] = "idem",         [STORE_RESULTS] = "results",
+	[STORE_LOG] = "log",     [STORE_COUNTERS] = "counters",
 };
 
 /* The meta record: format u32, applied u64, oldest u64, digest 16 bytes. */

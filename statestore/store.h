@@ -36,22 +36,23 @@
 #include "common/buf.h"
 #include "common/hash.h"
 #include "common/sm.h"
+#include "common/tables.h"
 
+/* The tables are those of common/tables.h, under the store's names. */
 enum store_table {
-	/* Versioned: the cluster's state (DESIGN §4.1). */
-	STORE_NODES = 0,
-	STORE_PROCS,
-	STORE_OUTPUT,
-	STORE_STEPS,
-	STORE_QUEUES,
-	STORE_MESSAGES,
-	STORE_FILES,
-	STORE_IDEM,
-	STORE_N_VERSIONED,
-	/* Unversioned bookkeeping. */
-	STORE_RESULTS = STORE_N_VERSIONED,
-	STORE_LOG,
-	STORE_N_TABLES
+	STORE_NODES = TABLE_NODES,
+	STORE_PROCS = TABLE_PROCS,
+	STORE_OUTPUT = TABLE_OUTPUT,
+	STORE_STEPS = TABLE_STEPS,
+	STORE_QUEUES = TABLE_QUEUES,
+	STORE_MESSAGES = TABLE_MESSAGES,
+	STORE_FILES = TABLE_FILES,
+	STORE_IDEM = TABLE_IDEM,
+	STORE_N_VERSIONED = TABLE_N_VERSIONED,
+	STORE_RESULTS = TABLE_RESULTS,
+	STORE_LOG = TABLE_LOG,
+	STORE_COUNTERS = TABLE_COUNTERS,
+	STORE_N_TABLES = TABLE_COUNT
 };
 
 /* Read the newest state (in a write transaction: including its own writes). */

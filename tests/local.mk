@@ -32,3 +32,19 @@ TESTS += scripts/check-format
 endif
 TESTS_ENVIRONMENT = CLANG_FORMAT='$(CLANG_FORMAT)' top_srcdir='$(top_srcdir)'
 EXTRA_DIST += scripts/check-format
+
+check_PROGRAMS += check_services
+check_services_SOURCES = \
+	tests/unit/services/main.c \
+	tests/unit/services/memview.c \
+	tests/unit/services/memview.h \
+	tests/unit/services/suites.h \
+	tests/unit/services/test_command.c \
+	tests/unit/services/test_files.c \
+	tests/unit/services/test_msg.c \
+	tests/unit/services/test_nodes.c \
+	tests/unit/services/test_proc.c \
+	tests/unit/services/test_service.c \
+	tests/unit/services/test_steps.c
+check_services_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(MSGPACK_CFLAGS)
+check_services_LDADD = services/libservices.a common/libcommon.a $(MSGPACK_LIBS) $(CHECK_LIBS)
