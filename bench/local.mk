@@ -3,7 +3,7 @@
 EXTRA_PROGRAMS = bench_statestore
 bench_statestore_SOURCES = bench/statestore.c
 bench_statestore_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(MSGPACK_CFLAGS)
-bench_statestore_LDADD = statestore/libstatestore.a common/libcommon.a $(LMDB_LIBS) $(MSGPACK_LIBS)
+bench_statestore_LDADD = statestore/libstatestore.a services/libservices.a common/libcommon.a $(LMDB_LIBS) $(MSGPACK_LIBS)
 CLEANFILES += $(EXTRA_PROGRAMS)
 
 bench: $(EXTRA_PROGRAMS)

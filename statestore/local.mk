@@ -3,6 +3,8 @@
 noinst_LIBRARIES += statestore/libstatestore.a
 statestore_libstatestore_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(MSGPACK_CFLAGS)
 statestore_libstatestore_a_SOURCES = \
+	statestore/apply.c \
+	statestore/apply.h \
 	statestore/internal.h \
 	statestore/read.c \
 	statestore/rewind.c \
