@@ -57,6 +57,10 @@ int pack_nil(struct packer *p)
 
 int pack_str(struct packer *p, const char *s, size_t n)
 {
+	if (n > UINT32_MAX && p->err == 0)
+		p->err = ERR_TOOBIG; /* msgpack lengths are 32-bit. */
+	if (p->err != 0)
+		return p->err;
 	msgpack_pack_str(&p->pk, n);
 	msgpack_pack_str_body(&p->pk, s, n);
 	return p->err;
@@ -71,6 +75,10 @@ int pack_cstr(struct packer *p, const char *s)
 
 int pack_bin(struct packer *p, const void *data, size_t n)
 {
+	if (n > UINT32_MAX && p->err == 0)
+		p->err = ERR_TOOBIG;
+	if (p->err != 0)
+		return p->err;
 	msgpack_pack_bin(&p->pk, n);
 	msgpack_pack_bin_body(&p->pk, data, n);
 	return p->err;

@@ -19,13 +19,14 @@
 struct packer {
 	msgpack_packer pk;
 	struct buf *out;
-	int err; /* First error (ERR_NOMEM); once set every call is a no-op. */
+	int err; /* First error (ERR_NOMEM, or ERR_TOOBIG for a str or bin over
+		  * 4 GiB); once set every call is a no-op. */
 };
 
 /* Appends to `out` (borrowed; must outlive the packer). */
 void packer_init(struct packer *p, struct buf *out);
 
-/* Each returns the packer's sticky error: 0 or ERR_NOMEM. */
+/* Each returns the packer's sticky error: 0, ERR_NOMEM or ERR_TOOBIG. */
 int pack_uint(struct packer *p, uint64_t v);
 int pack_int(struct packer *p, int64_t v);
 int pack_bool(struct packer *p, bool v);
