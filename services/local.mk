@@ -8,6 +8,6 @@ services_libservices_a_SOURCES = \
 	services/internal.h \
 	services/msg.c services/msg.h \
 	services/nodes.c services/nodes.h \
-	services/proc.c services/proc.h \
+	services/proc.c services/proc.h services/proc_internal.h \
 	services/service.c services/service.h \
 	services/steps.c services/steps.h

@@ -108,6 +108,8 @@ void outcome_init(struct outcome *o)
 	buf_init(&o->delta.ops);
 	buf_init(&o->effects.buf);
 	buf_init(&o->result);
+	buf_init(&o->scratch);
+	buf_init(&o->nodes);
 	packer_init(&o->pack, &o->result);
 }
 
@@ -127,6 +129,8 @@ void outcome_release(struct outcome *o)
 	buf_release(&o->delta.ops);
 	buf_release(&o->effects.buf);
 	buf_release(&o->result);
+	buf_release(&o->scratch);
+	buf_release(&o->nodes);
 }
 
 int outcome_reject(struct outcome *o, int code, const char *fmt, ...)
@@ -239,12 +243,12 @@ static int idem_lookup(const struct view *v, const struct cmd *c, struct outcome
 static int idem_record(const struct view *v, const struct cmd *c, struct outcome *o)
 {
 	uint8_t key[1 + CMD_KEY_MAX], h[16];
-	struct buf rec;
+	struct buf *rec = &o->scratch;
 	struct packer pk;
 	int rv;
 
-	buf_init(&rec);
-	packer_init(&pk, &rec);
+	rec->len = 0;
+	packer_init(&pk, rec);
 	digest_put(h, hash128(c->body.p, c->body.n, c->type));
 	pack_array(&pk, 5);
 	pack_uint(&pk, v->index);
@@ -253,8 +257,7 @@ static int idem_record(const struct view *v, const struct cmd *c, struct outcome
 	pack_cstr(&pk, o->message);
 	rv = pack_bin(&pk, o->result.data, o->result.len);
 	if (rv == 0)
-		rv = delta_put(&o->delta, TABLE_IDEM, key, idem_key(key, c), rec.data, rec.len);
-	buf_release(&rec);
+		rv = delta_put(&o->delta, TABLE_IDEM, key, idem_key(key, c), rec->data, rec->len);
 	return rv;
 }
 

@@ -112,6 +112,10 @@ struct outcome {
 	struct effects effects;
 	struct buf result;  /* msgpack map of the type's result fields, or empty */
 	struct packer pack; /* Packs into `result`. */
+	/* Working memory for transitions, owned by the caller like the rest:
+	 * a transition needs no allocation of its own (STYLE). */
+	struct buf scratch; /* e.g. a row being encoded */
+	struct buf nodes;   /* the node table of a placement */
 	int code;           /* 0 accepted, else the ERR_* of the rejection */
 	char message[OUTCOME_MESSAGE_MAX];
 };

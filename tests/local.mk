@@ -38,6 +38,7 @@ check_services_SOURCES = \
 	tests/unit/services/main.c \
 	tests/unit/services/memview.c \
 	tests/unit/services/memview.h \
+	tests/unit/services/proc_fixture.h \
 	tests/unit/services/suites.h \
 	tests/unit/services/test_command.c \
 	tests/unit/services/test_files.c \
