@@ -149,7 +149,8 @@ void store_read_end(struct store_txn *t);
  * Returns 0 and sets *val and *len (borrowed), ERR_NOTFOUND when the row did not
  * exist then, ERR_RANGE when `at` is below the oldest readable index or above
  * the transaction's index (the message gives the readable range), ERR_INVALID
- * for a bad table or key.
+ * for a bad table. An empty or over-long key is simply not there (ERR_NOTFOUND),
+ * so that a name from a user is a rejection, never an apply failure.
  */
 int store_get(struct store_txn *t, int table, const void *key, size_t klen, uint64_t at,
 	      const void **val, size_t *len);

@@ -21,9 +21,10 @@ check_statestore_SOURCES = \
 	tests/unit/statestore/test_store.c \
 	tests/unit/statestore/test_model.c \
 	tests/unit/statestore/test_snapshot.c \
+	tests/unit/statestore/test_apply.c \
 	tests/unit/statestore/suites.h
 check_statestore_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LMDB_CFLAGS) $(MSGPACK_CFLAGS)
-check_statestore_LDADD = statestore/libstatestore.a common/libcommon.a \
+check_statestore_LDADD = statestore/libstatestore.a services/libservices.a common/libcommon.a \
 	$(LMDB_LIBS) $(MSGPACK_LIBS) $(CHECK_LIBS)
 
 # Formatting is part of the suite (.clang-format; STYLE.md).
@@ -49,3 +50,22 @@ check_services_SOURCES = \
 	tests/unit/services/test_steps.c
 check_services_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(MSGPACK_CFLAGS)
 check_services_LDADD = services/libservices.a common/libcommon.a $(MSGPACK_LIBS) $(CHECK_LIBS)
+
+check_PROGRAMS += check_consensus
+check_consensus_SOURCES = \
+	tests/unit/consensus/main.c \
+	tests/unit/consensus/suites.h \
+	tests/unit/consensus/test_transport.c \
+	tests/unit/consensus/test_consensus.c
+check_consensus_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(RAFT_CFLAGS) $(UV_CFLAGS) $(SODIUM_CFLAGS)
+check_consensus_LDADD = consensus/libconsensus.a common/libcommon.a \
+	$(RAFT_LIBS) $(UV_LIBS) $(SODIUM_LIBS) $(MSGPACK_LIBS) $(CHECK_LIBS)
+
+check_PROGRAMS += check_agent
+check_agent_SOURCES = \
+	tests/unit/agent/main.c \
+	tests/unit/agent/suites.h \
+	tests/unit/agent/test_exec.c
+check_agent_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(UV_CFLAGS) $(RAFT_CFLAGS) $(LMDB_CFLAGS) \
+	$(MSGPACK_CFLAGS) $(SODIUM_CFLAGS) $(H2O_CFLAGS) $(JANSSON_CFLAGS)
+check_agent_LDADD = $(AGENT_LIBS) $(CHECK_LIBS)
