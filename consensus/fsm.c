@@ -1,0 +1,129 @@
+/*
+ * The raft FSM adapter (struct raft_fsm, version 1) over a `struct sm`
+ * (common/sm.h): apply passes each command entry with its log index, snapshot
+ * copies the state machine's serialisation into one raft_malloc'd buffer, and
+ * restore replaces the state with a snapshot.
+ *
+ * The index: libraft (legacy.c, legacyApply) applies committed entries in
+ * order and advances last_applied for every entry, commands, barriers and
+ * configuration changes alike, after the FSM returns; so during fsm->apply
+ * the entry's index is raft_last_applied() + 1 (tests/unit/consensus checks
+ * it against the indexes raft_apply reports, with barriers and membership
+ * changes interleaved).
+ *
+ * A non-zero return from apply stalls this replica for good (raft never
+ * retries nor skips the entry; reliability.md R15). The state machine fails
+ * only on environmental errors (DESIGN §2), so then we log, tell the agent
+ * through cfg->on_fatal (once) and let it exit and recover from its peers.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <raft.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/sm.h"
+#include "consensus/internal.h"
+
+static void fsm_fatal(struct consensus *c, const char *what, uint64_t index)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof msg, "%s index=%llu: %s", what, (unsigned long long)index,
+		 c->cfg.sm->errmsg(c->cfg.sm));
+	logger_error(c->cfg.lg, "consensus: %s", msg);
+	if (c->fatal)
+		return;
+	c->fatal = true;
+	if (c->cfg.on_fatal != NULL)
+		c->cfg.on_fatal(c->cfg.arg, msg);
+}
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+	struct consensus *c = fsm->data;
+	struct sm *sm = c->cfg.sm;
+	uint64_t index = raft_last_applied(&c->raft) + 1;
+
+	*result = NULL; /* Results are dropped on followers: never used. */
+	if (c->fatal)
+		return RAFT_IOERR;
+	if (sm->apply(sm, index, buf->base, buf->len) != 0) {
+		fsm_fatal(c, "apply", index);
+		return RAFT_IOERR;
+	}
+	return 0;
+}
+
+/* raft owns what we return (fsm version 1): the array and each base are
+ * raft_free'd once the snapshot is written. */
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct consensus *c = fsm->data;
+	struct sm *sm = c->cfg.sm;
+	struct raft_buffer *out;
+	struct buf b;
+	int rv;
+
+	buf_init(&b);
+	rv = sm->snapshot(sm, &b);
+	if (rv != 0) {
+		logger_error(c->cfg.lg, "consensus: snapshot at applied=%llu: %s",
+			     (unsigned long long)raft_last_applied(&c->raft), sm->errmsg(sm));
+		goto err_after_buf;
+	}
+	out = raft_malloc(sizeof *out);
+	if (out == NULL)
+		goto err_after_buf;
+	out->len = b.len;
+	out->base = raft_malloc(b.len > 0 ? b.len : 1);
+	if (out->base == NULL)
+		goto err_after_out;
+	if (b.len > 0)
+		memcpy(out->base, b.data, b.len);
+	buf_release(&b);
+	*bufs = out;
+	*n_bufs = 1;
+	return 0;
+
+err_after_out:
+	raft_free(out);
+err_after_buf:
+	buf_release(&b);
+	return RAFT_NOMEM;
+}
+
+/* raft's contract (legacy.c, raft_start and snapshot install): on success the
+ * FSM owns buf->base and must raft_free it; on failure raft keeps it. */
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	struct consensus *c = fsm->data;
+	struct sm *sm = c->cfg.sm;
+
+	if (sm->restore(sm, buf->base, buf->len) != 0) {
+		/* At start raft_start fails with this; later the replica stops. */
+		if (c->started)
+			fsm_fatal(c, "restore snapshot", raft_last_applied(&c->raft));
+		else
+			logger_error(c->cfg.lg, "consensus: restore snapshot: %s", sm->errmsg(sm));
+		return RAFT_CORRUPT;
+	}
+	raft_free(buf->base);
+	logger_info(c->cfg.lg, "consensus: restored snapshot applied=%llu",
+		    (unsigned long long)sm->applied_index(sm));
+	return 0;
+}
+
+void consensus__fsm_init(struct consensus *c)
+{
+	memset(&c->fsm, 0, sizeof c->fsm);
+	c->fsm.version = 1;
+	c->fsm.data = c;
+	c->fsm.apply = fsm_apply;
+	c->fsm.snapshot = fsm_snapshot;
+	c->fsm.restore = fsm_restore;
+}

@@ -1,0 +1,749 @@
+/*
+ * Tests of consensus/consensus.h with real raft clusters: several nodes in one
+ * process on one loop, real raft_uv data directories under mkdtemp and our
+ * transport on reserved 127.0.0.1 ports. The state machine is a toy (a running
+ * hash of (index, payload) and the applied index) that records the index each
+ * payload was applied at, so the tests check that consensus passes raft's log
+ * index, that replicas agree, that replays after a restart are skipped and
+ * that a late node gets the state through a snapshot. Nothing sleeps: the loop
+ * runs (UV_RUN_ONCE) until a condition holds or a deadline passes.
+ */
+#include "config.h"
+
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <raft.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/sm.h"
+#include "consensus/consensus.h"
+#include "tests/unit/consensus/suites.h"
+
+#define NODES     4
+#define MAX_SEQ   512
+#define ENTRY_LEN 16
+
+/* The toy state machine. State: applied, hash, count. The rest is for the
+ * tests' eyes only. */
+struct toy {
+	struct sm sm;
+	uint64_t applied;
+	uint64_t hash;
+	uint64_t count;
+	uint64_t skipped;  /* replays at or below applied */
+	uint64_t restores; /* snapshots restored */
+	uint64_t seen_index[MAX_SEQ];
+	bool fail;
+	char err[64];
+};
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdULL;
+}
+
+static int toy_apply(struct sm *sm, uint64_t index, const void *buf, size_t len)
+{
+	struct toy *t = sm->data;
+	const uint8_t *p = buf;
+	uint64_t seq;
+	size_t i;
+
+	if (t->fail) {
+		snprintf(t->err, sizeof t->err, "disk on fire");
+		return ERR_IO;
+	}
+	if (index <= t->applied) {
+		t->skipped++;
+		return 0;
+	}
+	t->hash = mix(t->hash, index);
+	for (i = 0; i < len; i++)
+		t->hash = mix(t->hash, p[i]);
+	t->applied = index;
+	t->count++;
+	seq = be64_get(p);
+	if (len == ENTRY_LEN && seq < MAX_SEQ)
+		t->seen_index[seq] = index;
+	return 0;
+}
+
+static int toy_snapshot(struct sm *sm, struct buf *out)
+{
+	struct toy *t = sm->data;
+	int rv;
+
+	rv = buf_put_u64be(out, t->applied);
+	if (rv == 0)
+		rv = buf_put_u64be(out, t->hash);
+	if (rv == 0)
+		rv = buf_put_u64be(out, t->count);
+	return rv;
+}
+
+static int toy_restore(struct sm *sm, const void *buf, size_t len)
+{
+	struct toy *t = sm->data;
+	const uint8_t *p = buf;
+
+	if (len != 24) {
+		snprintf(t->err, sizeof t->err, "snapshot of %zu bytes", len);
+		return ERR_CORRUPT;
+	}
+	t->applied = be64_get(p);
+	t->hash = be64_get(p + 8);
+	t->count = be64_get(p + 16);
+	t->restores++;
+	return 0;
+}
+
+static uint64_t toy_applied_index(struct sm *sm)
+{
+	return ((struct toy *)sm->data)->applied;
+}
+
+static const char *toy_errmsg(struct sm *sm)
+{
+	return ((struct toy *)sm->data)->err;
+}
+
+static void toy_init(struct toy *t)
+{
+	memset(t, 0, sizeof *t);
+	t->sm.data = t;
+	t->sm.apply = toy_apply;
+	t->sm.snapshot = toy_snapshot;
+	t->sm.restore = toy_restore;
+	t->sm.applied_index = toy_applied_index;
+	t->sm.errmsg = toy_errmsg;
+}
+
+/* The cluster. */
+
+struct node {
+	struct consensus c;
+	struct toy toy; /* kept across restarts, like a state store on disk */
+	char dir[300];
+	char addr[32];
+	uint64_t id;
+	bool running; /* between consensus_init and the close callback */
+	unsigned fatals;
+};
+
+struct cluster {
+	uv_loop_t loop;
+	uv_timer_t tick; /* wakes uv_run(UV_RUN_ONCE) so deadlines are checked */
+	char root[256];
+	struct logger lg;
+	uint8_t secret[TRANSPORT_SECRET_LEN];
+	unsigned threshold, trailing;
+	struct node nodes[NODES];
+};
+
+static struct cluster *cl;
+static struct cluster cluster_storage;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int reserve_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof sa;
+	int fd, port;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+	(void)t;
+}
+
+static void noop_close(uv_handle_t *h)
+{
+	(void)h;
+}
+
+/* Runs the loop until pred(arg) or `ms` elapsed; returns pred(arg). */
+static bool run_until(bool (*pred)(void *), void *arg, double ms)
+{
+	double deadline = now_ms() + ms;
+
+	while (!pred(arg) && now_ms() < deadline)
+		uv_run(&cl->loop, UV_RUN_ONCE);
+	return pred(arg);
+}
+
+static bool never(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+static void run_for(double ms)
+{
+	run_until(never, NULL, ms);
+}
+
+static bool flag_set(void *arg)
+{
+	return *(bool *)arg;
+}
+
+static void setup(void)
+{
+	unsigned i;
+
+	/* libuv writes to sockets with write(2): a peer that went away must not
+	 * kill the process (the agent ignores SIGPIPE too). */
+	signal(SIGPIPE, SIG_IGN);
+
+	cl = &cluster_storage;
+	memset(cl, 0, sizeof *cl);
+	ck_assert_int_eq(uv_loop_init(&cl->loop), 0);
+	uv_timer_init(&cl->loop, &cl->tick);
+	uv_timer_start(&cl->tick, tick_cb, 10, 10);
+	snprintf(cl->root, sizeof cl->root, "/tmp/check_consensus.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(cl->root));
+	logger_init(&cl->lg, LOG_LEVEL_OFF);
+	memcpy(cl->secret, "the cluster secret, 32 bytes....", TRANSPORT_SECRET_LEN);
+	cl->threshold = 8192;
+	cl->trailing = 4096;
+	for (i = 0; i < NODES; i++) {
+		struct node *n = &cl->nodes[i];
+		n->id = i + 1;
+		toy_init(&n->toy);
+		snprintf(n->dir, sizeof n->dir, "%s/n%u", cl->root, i + 1);
+		snprintf(n->addr, sizeof n->addr, "127.0.0.1:%d", reserve_port());
+	}
+}
+
+static void on_closed(struct consensus *c)
+{
+	struct node *n = (struct node *)((char *)c - offsetof(struct node, c));
+
+	n->running = false;
+}
+
+static bool node_stopped(void *arg)
+{
+	return !((struct node *)arg)->running;
+}
+
+static void node_close(struct node *n)
+{
+	ck_assert(n->running);
+	consensus_close(&n->c, on_closed);
+	ck_assert(run_until(node_stopped, n, 10000));
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void teardown(void)
+{
+	double deadline;
+	unsigned i;
+
+	for (i = 0; i < NODES; i++)
+		if (cl->nodes[i].running)
+			consensus_close(&cl->nodes[i].c, on_closed);
+	uv_close((uv_handle_t *)&cl->tick, noop_close);
+	deadline = now_ms() + 10000;
+	while (uv_loop_alive(&cl->loop) && now_ms() < deadline)
+		uv_run(&cl->loop, UV_RUN_ONCE);
+	for (i = 0; i < NODES; i++)
+		ck_assert(!cl->nodes[i].running);
+	ck_assert_int_eq(uv_loop_close(&cl->loop), 0);
+	nftw(cl->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void on_fatal(void *arg, const char *msg)
+{
+	struct node *n = arg;
+
+	(void)msg;
+	n->fatals++;
+}
+
+/* Sets up and starts node i (0-based), with `secret`. */
+static void node_start_with(unsigned i, bool bootstrap, const uint8_t *secret)
+{
+	struct node *n = &cl->nodes[i];
+	struct consensus_config cfg;
+
+	memset(&cfg, 0, sizeof cfg);
+	cfg.id = n->id;
+	cfg.raft_addr = n->addr;
+	cfg.dir = n->dir;
+	cfg.secret = secret;
+	cfg.election_timeout_ms = 300;
+	cfg.heartbeat_ms = 50;
+	cfg.snapshot_threshold = cl->threshold;
+	cfg.snapshot_trailing = cl->trailing;
+	cfg.sm = &n->toy.sm;
+	cfg.lg = &cl->lg;
+	cfg.on_fatal = on_fatal;
+	cfg.arg = n;
+	ck_assert_int_eq(consensus_init(&n->c, &cl->loop, &cfg), 0);
+	n->running = true;
+	if (bootstrap) {
+		ck_assert(!consensus_has_state(&n->c));
+		ck_assert_int_eq(consensus_bootstrap(&n->c), 0);
+	}
+	ck_assert_msg(consensus_start(&n->c) == 0, "start: %s", n->c.errmsg);
+}
+
+static void node_start(unsigned i, bool bootstrap)
+{
+	node_start_with(i, bootstrap, cl->secret);
+}
+
+static bool has_leader(void *arg)
+{
+	unsigned i;
+
+	(void)arg;
+	for (i = 0; i < NODES; i++)
+		if (cl->nodes[i].running && consensus_is_leader(&cl->nodes[i].c))
+			return true;
+	return false;
+}
+
+/* Waits for a leader among the running nodes. */
+static struct node *wait_leader(void)
+{
+	unsigned i;
+
+	ck_assert(run_until(has_leader, NULL, 10000));
+	for (i = 0; i < NODES; i++)
+		if (cl->nodes[i].running && consensus_is_leader(&cl->nodes[i].c))
+			return &cl->nodes[i];
+	return NULL;
+}
+
+/* Proposals. */
+
+struct result {
+	bool done;
+	int status;
+	uint64_t index;
+	unsigned ncalls;
+};
+
+static void propose_cb(void *arg, int status, uint64_t index)
+{
+	struct result *r = arg;
+
+	r->ncalls++;
+	r->done = true;
+	r->status = status;
+	r->index = index;
+}
+
+static void entry_for(uint64_t seq, uint8_t *e)
+{
+	be64_put(e, seq);
+	be64_put(e + 8, seq * 0x0101010101010101ULL);
+}
+
+static int propose(struct node *n, uint64_t seq, struct result *r)
+{
+	uint8_t e[ENTRY_LEN];
+
+	memset(r, 0, sizeof *r);
+	entry_for(seq, e);
+	return consensus_propose(&n->c, e, sizeof e, propose_cb, r);
+}
+
+/* Proposes seq on n and waits for the result; returns its index. */
+static uint64_t propose_sync(struct node *n, uint64_t seq)
+{
+	struct result r;
+
+	ck_assert_int_eq(propose(n, seq, &r), 0);
+	ck_assert(run_until(flag_set, &r.done, 10000));
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(r.ncalls, 1);
+	ck_assert_uint_eq(n->toy.seen_index[seq], r.index);
+	return r.index;
+}
+
+static void done_cb(void *arg, int status)
+{
+	struct result *r = arg;
+
+	r->ncalls++;
+	r->done = true;
+	r->status = status;
+}
+
+static void add_voter(struct node *leader, struct node *n)
+{
+	struct result r;
+
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(consensus_add(&leader->c, n->id, n->addr, done_cb, &r), 0);
+	ck_assert(run_until(flag_set, &r.done, 10000));
+	ck_assert_int_eq(r.status, 0);
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(consensus_assign(&leader->c, n->id, CONSENSUS_VOTER, done_cb, &r), 0);
+	ck_assert(run_until(flag_set, &r.done, 20000));
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_int_eq(consensus_role(&leader->c, n->id), CONSENSUS_VOTER);
+}
+
+struct pair {
+	struct node *a, *b;
+};
+
+static bool caught_up(void *arg)
+{
+	struct pair *p = arg;
+
+	return p->a->toy.applied == p->b->toy.applied && p->a->toy.hash == p->b->toy.hash;
+}
+
+static void assert_caught_up(struct node *n, struct node *leader)
+{
+	struct pair p = {n, leader};
+
+	ck_assert_msg(run_until(caught_up, &p, 20000),
+		      "node %llu applied=%llu, leader applied=%llu", (unsigned long long)n->id,
+		      (unsigned long long)n->toy.applied, (unsigned long long)leader->toy.applied);
+	ck_assert_uint_eq(n->toy.count, leader->toy.count);
+}
+
+/* A three-node cluster with node 1 as its leader. */
+static struct node *three_nodes(void)
+{
+	struct node *leader;
+
+	node_start(0, true);
+	leader = wait_leader();
+	ck_assert_ptr_eq(leader, &cl->nodes[0]);
+	node_start(1, false);
+	node_start(2, false);
+	add_voter(leader, &cl->nodes[1]);
+	add_voter(leader, &cl->nodes[2]);
+	return leader;
+}
+
+START_TEST(test_consensus_propose_rejects_unaligned_entries)
+{
+	struct node *leader;
+	uint8_t e[24] = {0};
+	struct result r;
+
+	node_start(0, true);
+	leader = wait_leader();
+	ck_assert_int_eq(consensus_propose(&leader->c, e, 7, propose_cb, &r), ERR_INVALID);
+	ck_assert_int_eq(consensus_propose(&leader->c, e, 0, propose_cb, &r), ERR_INVALID);
+	ck_assert_int_eq(consensus_propose(&leader->c, e, 20, propose_cb, &r), ERR_INVALID);
+	ck_assert_uint_gt(propose_sync(leader, 1), 1);
+}
+END_TEST
+
+START_TEST(test_consensus_bootstrap_twice_is_exists)
+{
+	struct node *n = &cl->nodes[0];
+
+	node_start(0, true);
+	node_close(n);
+	node_start(0, false);
+	ck_assert(consensus_has_state(&n->c));
+	ck_assert_int_eq(consensus_bootstrap(&n->c), ERR_EXISTS);
+	ck_assert(wait_leader() == n);
+}
+END_TEST
+
+/* The index given to sm->apply is the entry's log index, also when barriers
+ * and configuration entries sit between commands. */
+START_TEST(test_consensus_apply_index_is_log_index)
+{
+	struct result r[40], b[4], ch;
+	struct node *leader;
+	uint64_t last = 0;
+	unsigned i;
+
+	node_start(0, true);
+	leader = wait_leader();
+	for (i = 0; i < 40; i++) {
+		ck_assert_int_eq(propose(leader, i, &r[i]), 0);
+		if (i % 10 == 3)
+			ck_assert_int_eq(consensus_barrier(&leader->c, done_cb, &b[i / 10]), 0);
+		if (i == 17) {
+			memset(&ch, 0, sizeof ch);
+			/* A spare that never answers: a configuration entry. */
+			ck_assert_int_eq(consensus_add(&leader->c, 9, "127.0.0.1:9", done_cb, &ch),
+					 0);
+		}
+		if (i % 10 == 9)
+			run_for(20); /* a few appends in between */
+	}
+	for (i = 0; i < 40; i++) {
+		ck_assert(run_until(flag_set, &r[i].done, 10000));
+		ck_assert_int_eq(r[i].status, 0);
+		ck_assert_uint_gt(r[i].index, last);
+		last = r[i].index;
+		ck_assert_uint_eq(leader->toy.seen_index[i], r[i].index);
+	}
+	for (i = 0; i < 4; i++) {
+		ck_assert(run_until(flag_set, &b[i].done, 10000));
+		ck_assert_int_eq(b[i].status, 0);
+	}
+	ck_assert(run_until(flag_set, &ch.done, 10000));
+	ck_assert_int_eq(ch.status, 0);
+	ck_assert_int_eq(consensus_role(&leader->c, 9), CONSENSUS_SPARE);
+	/* Barriers and the configuration entry took indexes of their own. */
+	ck_assert_uint_gt(last, 40 + 1);
+	ck_assert_uint_eq(leader->toy.applied, last);
+	ck_assert_uint_eq(leader->toy.count, 40);
+}
+END_TEST
+
+START_TEST(test_consensus_cluster_replicates_to_followers)
+{
+	struct node *leader = three_nodes();
+	struct result r;
+	unsigned i;
+
+	for (i = 0; i < 20; i++)
+		propose_sync(leader, i);
+	assert_caught_up(&cl->nodes[1], leader);
+	assert_caught_up(&cl->nodes[2], leader);
+	ck_assert_uint_eq(consensus_leader(&cl->nodes[1].c, NULL), 1);
+	ck_assert_int_eq(propose(&cl->nodes[1], 100, &r), ERR_NOTLEADER);
+	ck_assert(!r.done);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(consensus_role(&leader->c, i + 1), CONSENSUS_VOTER);
+}
+END_TEST
+
+START_TEST(test_consensus_barriers_batch_on_leader)
+{
+	struct node *leader = three_nodes();
+	struct result b[50], rs[5], fb;
+	unsigned i;
+
+	for (i = 0; i < 50; i++) {
+		memset(&b[i], 0, sizeof b[i]);
+		ck_assert_int_eq(consensus_barrier(&leader->c, done_cb, &b[i]), 0);
+		if (i % 10 == 0)
+			ck_assert_int_eq(propose(leader, i / 10, &rs[i / 10]), 0);
+	}
+	for (i = 0; i < 50; i++) {
+		ck_assert(run_until(flag_set, &b[i].done, 10000));
+		ck_assert_int_eq(b[i].status, 0);
+		ck_assert_uint_eq(b[i].ncalls, 1);
+	}
+	for (i = 0; i < 5; i++) {
+		ck_assert(run_until(flag_set, &rs[i].done, 10000));
+		ck_assert_int_eq(rs[i].status, 0);
+	}
+	memset(&fb, 0, sizeof fb);
+	ck_assert_int_eq(consensus_barrier(&cl->nodes[2].c, done_cb, &fb), ERR_NOTLEADER);
+	run_for(50);
+	ck_assert(!fb.done);
+}
+END_TEST
+
+static bool leader_among_2_3(void *arg)
+{
+	(void)arg;
+	return consensus_is_leader(&cl->nodes[1].c) || consensus_is_leader(&cl->nodes[2].c);
+}
+
+START_TEST(test_consensus_failover_and_restart_replays)
+{
+	struct node *leader = three_nodes(), *n1 = &cl->nodes[0];
+	uint64_t skipped;
+	unsigned i;
+
+	for (i = 0; i < 10; i++)
+		propose_sync(leader, i);
+	node_close(n1);
+	ck_assert(run_until(leader_among_2_3, NULL, 10000));
+	leader = wait_leader();
+	ck_assert_ptr_ne(leader, n1);
+	for (i = 10; i < 20; i++)
+		propose_sync(leader, i);
+
+	/* Node 1 comes back from its directory, its toy state kept: raft
+	 * replays its log and the state machine skips what it applied. */
+	skipped = n1->toy.skipped;
+	node_start(0, false);
+	ck_assert(consensus_has_state(&n1->c));
+	assert_caught_up(n1, leader);
+	ck_assert_uint_ge(n1->toy.skipped - skipped, 10);
+	ck_assert_uint_eq(n1->toy.count, 20);
+	for (i = 20; i < 25; i++)
+		propose_sync(leader, i);
+	assert_caught_up(n1, leader);
+	ck_assert_uint_eq(n1->fatals, 0);
+}
+END_TEST
+
+START_TEST(test_consensus_late_node_gets_snapshot)
+{
+	struct node *leader, *late = &cl->nodes[3];
+	unsigned i;
+
+	cl->threshold = 16;
+	cl->trailing = 8;
+	leader = three_nodes();
+	for (i = 0; i < 80; i++)
+		propose_sync(leader, i);
+	assert_caught_up(&cl->nodes[1], leader);
+	/* The log kept only the trailing entries: node 4 needs the snapshot. */
+	node_start(3, false);
+	add_voter(leader, late);
+	assert_caught_up(late, leader);
+	ck_assert_uint_ge(late->toy.restores, 1);
+	ck_assert_uint_lt(late->toy.count, 80 + 1);
+	for (i = 80; i < 90; i++)
+		propose_sync(leader, i);
+	assert_caught_up(late, leader);
+
+	/* Restarting from its own snapshot works too. */
+	node_close(late);
+	node_start(3, false);
+	assert_caught_up(late, leader);
+	ck_assert_uint_eq(late->fatals, 0);
+}
+END_TEST
+
+START_TEST(test_consensus_wrong_secret_cannot_join)
+{
+	struct node *leader, *intruder = &cl->nodes[1];
+	uint8_t other[TRANSPORT_SECRET_LEN];
+	struct result r;
+	unsigned i;
+
+	memset(other, 'x', sizeof other);
+	node_start(0, true);
+	leader = wait_leader();
+	node_start_with(1, false, other);
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(consensus_add(&leader->c, intruder->id, intruder->addr, done_cb, &r), 0);
+	ck_assert(run_until(flag_set, &r.done, 10000));
+	ck_assert_int_eq(r.status, 0);
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(consensus_assign(&leader->c, intruder->id, CONSENSUS_STANDBY, done_cb, &r),
+			 0);
+	ck_assert(run_until(flag_set, &r.done, 10000));
+	ck_assert_int_eq(r.status, 0);
+	for (i = 0; i < 10; i++)
+		propose_sync(leader, i);
+	run_for(500);
+	ck_assert_uint_eq(intruder->toy.count, 0);
+	ck_assert_uint_eq(consensus_last_applied(&intruder->c), 0);
+	ck_assert_uint_gt(leader->c.transport.rejected + intruder->c.transport.rejected, 0);
+	ck_assert(consensus_is_leader(&leader->c));
+	ck_assert_uint_eq(leader->toy.count, 10);
+}
+END_TEST
+
+START_TEST(test_consensus_close_cancels_pending_requests)
+{
+	struct node *leader;
+	struct result r, b1, b2, c1, c2;
+
+	node_start(0, true);
+	leader = wait_leader();
+	ck_assert_int_eq(propose(leader, 1, &r), 0);
+	memset(&b1, 0, sizeof b1);
+	memset(&b2, 0, sizeof b2);
+	ck_assert_int_eq(consensus_barrier(&leader->c, done_cb, &b1), 0);
+	ck_assert_int_eq(consensus_barrier(&leader->c, done_cb, &b2), 0);
+	memset(&c1, 0, sizeof c1);
+	memset(&c2, 0, sizeof c2);
+	ck_assert_int_eq(consensus_add(&leader->c, 8, "127.0.0.1:8", done_cb, &c1), 0);
+	ck_assert_int_eq(consensus_add(&leader->c, 9, "127.0.0.1:9", done_cb, &c2), 0);
+	consensus_close(&leader->c, on_closed);
+	ck_assert(run_until(node_stopped, leader, 10000));
+	ck_assert(r.done && b1.done && b2.done);
+	/* The change in flight may have committed; the queued one did not start. */
+	ck_assert(c1.done && c2.done);
+	ck_assert_uint_eq(c1.ncalls + c2.ncalls, 2);
+	ck_assert(c1.status == 0 || c1.status == ERR_CANCELED);
+	ck_assert_int_eq(c2.status, ERR_CANCELED);
+	ck_assert_int_eq(r.status, ERR_CANCELED);
+	ck_assert_int_eq(b1.status, ERR_CANCELED);
+	ck_assert_int_eq(b2.status, ERR_CANCELED);
+	ck_assert_uint_eq(r.ncalls + b1.ncalls + b2.ncalls, 3);
+}
+END_TEST
+
+START_TEST(test_consensus_apply_failure_is_fatal)
+{
+	struct node *leader;
+	struct result r1, r2;
+
+	node_start(0, true);
+	leader = wait_leader();
+	propose_sync(leader, 1);
+	leader->toy.fail = true;
+	ck_assert_int_eq(propose(leader, 2, &r1), 0);
+	ck_assert_int_eq(propose(leader, 3, &r2), 0);
+	run_for(300);
+	ck_assert_uint_eq(leader->fatals, 1);
+	ck_assert(!r1.done); /* the replica stalls; the agent must exit */
+	ck_assert_int_eq(propose(leader, 4, &r2), ERR_UNAVAILABLE);
+}
+END_TEST
+
+Suite *consensus_suite(void)
+{
+	Suite *s = suite_create("consensus");
+	TCase *tc = tcase_create("cluster");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_consensus_propose_rejects_unaligned_entries);
+	tcase_add_test(tc, test_consensus_bootstrap_twice_is_exists);
+	tcase_add_test(tc, test_consensus_apply_index_is_log_index);
+	tcase_add_test(tc, test_consensus_cluster_replicates_to_followers);
+	tcase_add_test(tc, test_consensus_barriers_batch_on_leader);
+	tcase_add_test(tc, test_consensus_failover_and_restart_replays);
+	tcase_add_test(tc, test_consensus_late_node_gets_snapshot);
+	tcase_add_test(tc, test_consensus_wrong_secret_cannot_join);
+	tcase_add_test(tc, test_consensus_close_cancels_pending_requests);
+	tcase_add_test(tc, test_consensus_apply_failure_is_fatal);
+	suite_add_tcase(s, tc);
+	return s;
+}
