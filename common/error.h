@@ -25,6 +25,10 @@
 	X(BUSY, "busy", "busy")                              \
 	X(UNSUPPORTED, "unsupported", "unsupported")         \
 	X(DENIED, "denied", "permission denied")             \
+	X(NOTLEADER, "notleader", "not the leader")          \
+	X(UNAVAILABLE, "unavailable", "no leader available") \
+	X(CANCELED, "canceled", "canceled")                  \
+	X(TIMEOUT, "timeout", "timed out")                   \
 	X(INTERNAL, "internal", "internal error")
 
 enum {

@@ -31,8 +31,13 @@ check_statestore_LDADD = statestore/libstatestore.a services/libservices.a commo
 if HAVE_CLANG_FORMAT
 TESTS += scripts/check-format
 endif
-TESTS_ENVIRONMENT = CLANG_FORMAT='$(CLANG_FORMAT)' top_srcdir='$(top_srcdir)'
+TESTS_ENVIRONMENT = CLANG_FORMAT='$(CLANG_FORMAT)' top_srcdir='$(top_srcdir)' \
+	LOGOS_BUILDDIR='$(abs_top_builddir)'
 EXTRA_DIST += scripts/check-format
+
+# Real agents on 127.0.0.1 (DESIGN §7), driven through the HTTP API.
+TESTS += tests/integration/test_agent.py
+EXTRA_DIST += tests/integration/harness.py tests/integration/test_agent.py
 
 check_PROGRAMS += check_services
 check_services_SOURCES = \
@@ -65,7 +70,8 @@ check_PROGRAMS += check_agent
 check_agent_SOURCES = \
 	tests/unit/agent/main.c \
 	tests/unit/agent/suites.h \
-	tests/unit/agent/test_exec.c
+	tests/unit/agent/test_exec.c \
+	tests/unit/agent/test_http_parse.c
 check_agent_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(UV_CFLAGS) $(RAFT_CFLAGS) $(LMDB_CFLAGS) \
 	$(MSGPACK_CFLAGS) $(SODIUM_CFLAGS) $(H2O_CFLAGS) $(JANSSON_CFLAGS)
 check_agent_LDADD = $(AGENT_LIBS) $(CHECK_LIBS)

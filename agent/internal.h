@@ -1,0 +1,117 @@
+/*
+ * The agent's private state, shared by its files: agent.c (set-up, the apply
+ * hook, watches, shutdown), submit.c (stamping, batching, forwarding, reads,
+ * joins), reconcile.c (this host's processes against the state) and
+ * detector.c (heartbeats, down/up, roles).
+ */
+#ifndef LOGOS_AGENT_INTERNAL_H
+#define LOGOS_AGENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "agent/agent.h"
+#include "common/buf.h"
+
+#define AGENT_TICK_MS            250
+#define AGENT_FORWARD_TIMEOUT_MS 10000
+#define AGENT_BATCH_BYTES        (4u << 20)
+
+/* A command waiting for its result. */
+struct pending {
+	struct pending *next;
+	struct agent *a;
+	uint64_t origin;
+	uint64_t request_id;
+	agent_result_cb cb;
+	void *arg;
+	struct buf bytes; /* the encoded command */
+};
+
+/* A report of this host's executor (started, output, exited, lost) being
+ * committed; retried until the log has it (all reports are idempotent). */
+struct report {
+	struct report *next;
+	struct agent *a;
+	uint64_t pid;
+	uint32_t attempt;
+	uint32_t type;
+	bool final; /* exited or lost */
+	bool inflight;
+	uint64_t retry_at;
+	struct buf bytes; /* the encoded command */
+};
+
+/* An attempt being stopped because the state no longer wants it. */
+struct stopping {
+	uint64_t pid;
+	uint32_t attempt;
+	uint64_t since; /* uv_now at SIGTERM */
+	bool killed;
+};
+
+/* What the leader knows of a node's heartbeats. */
+struct seen {
+	uint64_t id;
+	uint64_t last; /* uv_now of the last heartbeat */
+	bool inflight; /* a down/up command is being committed */
+};
+
+struct agent_impl {
+	struct sm wrapped; /* what consensus drives: the applier plus hooks */
+	/* Leader-side batching. */
+	struct pending *queue, *queue_tail;
+	size_t queue_n, queue_bytes;
+	uv_check_t flush;
+	bool flush_active;
+	/* Reconciler. */
+	struct report *reports;
+	struct buf stopping; /* struct stopping[] */
+	struct buf signaled; /* (pid, attempt, signal) triples already delivered */
+	uv_idle_t reconcile_soon;
+	bool reconcile_scheduled;
+	struct exec_orphan *orphans;
+	size_t norphans;
+	/* Detector. */
+	struct buf seen; /* struct seen[] */
+	bool was_leader;
+	bool self_registering;
+	bool role_changing;
+	/* Housekeeping. */
+	uv_timer_t tick;
+	uv_signal_t sigterm, sigint;
+	char http_url[96]; /* "http://IP:PORT", for LOGOS_ADDR */
+	char leader_http[64];
+	bool closing_started;
+	int handles_to_close;
+};
+
+static inline struct agent_impl *impl(struct agent *a)
+{
+	return a->impl;
+}
+
+/* agent.c */
+/* Decodes a join token (the cluster secret in hex). */
+int agent__parse_token(const char *token, uint8_t secret[TRANSPORT_SECRET_LEN]);
+
+/* submit.c */
+void submit__flush(uv_check_t *h);
+void submit__fail_all(struct agent *a, int status);
+/* The leader's HTTP address (from the nodes table), or NULL. */
+const char *submit__leader_http(struct agent *a);
+
+/* reconcile.c */
+void reconcile__schedule(struct agent *a);
+void reconcile__run(struct agent *a);
+void reconcile__effect(void *arg, uint64_t index, const struct effect *e);
+void reconcile__tick(struct agent *a);
+extern const struct exec_callbacks reconcile__exec_callbacks;
+void reconcile__close(struct agent *a);
+
+/* detector.c */
+void detector__tick(struct agent *a);
+
+#endif /* LOGOS_AGENT_INTERNAL_H */

@@ -1,0 +1,507 @@
+/*
+ * The reconciler (DESIGN §2): this host's processes against the replicated
+ * state, level-triggered. On every pass it compares what the state wants on
+ * this node (attempts pending or running here) with what the executor runs,
+ * and acts on the difference: start what should run and never ran, report
+ * lost what should run but no longer does, stop what runs but should not,
+ * deliver requested kills. Effects only wake it up sooner; a pass needs
+ * nothing but the state, so replays and restarts cannot make it act twice
+ * (the executor refuses to start a (pid, attempt) twice).
+ *
+ * What the executor observes comes back as commands (reports): started,
+ * output, exited, lost. They are idempotent, so a report whose outcome is
+ * unknown (no leader) is simply sent again.
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/internal.h"
+#include "common/error.h"
+#include "services/proc.h"
+
+#define REPORT_RETRY_MS 500
+#define STOP_GRACE_MS   5000
+
+/* Reports. */
+
+static void report_free(struct report *r)
+{
+	buf_release(&r->bytes);
+	free(r);
+}
+
+static void report_unlink(struct agent *a, struct report *r)
+{
+	struct report **pp;
+
+	for (pp = &impl(a)->reports; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			return;
+		}
+}
+
+static void report_send(struct report *r);
+
+static void on_report(void *arg, const struct agent_result *res)
+{
+	struct report *r = arg;
+	struct agent *a = r->a;
+
+	r->inflight = false;
+	if (a->stopping || res->status == 0) {
+		if (res->status == 0 && res->code != 0)
+			logger_debug(&a->lg, "report type=%s pid=%llu attempt=%u rejected: %.*s",
+				     cmd_type_name(r->type), (unsigned long long)r->pid, r->attempt,
+				     (int)res->message_len, res->message ? res->message : "");
+		report_unlink(a, r);
+		report_free(r);
+		if (!a->stopping)
+			reconcile__schedule(a);
+		return;
+	}
+	/* Unknown outcome (no leader): send again later. */
+	r->retry_at = uv_now(&a->loop) + REPORT_RETRY_MS;
+}
+
+static void report_send(struct report *r)
+{
+	struct agent *a = r->a;
+	struct cmd c;
+	char err[64];
+
+	if (cmd_decode(r->bytes.data, r->bytes.len, &c, err, sizeof err) != 0)
+		return;
+	r->inflight = true;
+	/* Re-stamped by agent_submit: each send is a new request. */
+	if (agent_submit(a, &c, on_report, r) != 0)
+		r->inflight = false;
+}
+
+/* Queues a report built from `c` (its bytes are copied). */
+static void report(struct agent *a, struct cmd *c, uint64_t pid, uint32_t attempt, bool final)
+{
+	struct report *r, **pp;
+
+	if (a->stopping)
+		return;
+	r = calloc(1, sizeof *r);
+	if (r == NULL)
+		return;
+	r->a = a;
+	r->pid = pid;
+	r->attempt = attempt;
+	r->type = c->type;
+	r->final = final;
+	buf_init(&r->bytes);
+	c->version = CMD_VERSION;
+	c->origin = a->id;
+	c->request_id = 1;
+	if (c->principal.p == NULL) {
+		c->principal.p = "agent";
+		c->principal.n = 5;
+	}
+	if (cmd_encode(c, &r->bytes) != 0) {
+		report_free(r);
+		return;
+	}
+	/* Append, keeping the order reports were made in. */
+	for (pp = &impl(a)->reports; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = r;
+	report_send(r);
+}
+
+static bool final_report_pending(struct agent *a, uint64_t pid, uint32_t attempt)
+{
+	struct report *r;
+
+	for (r = impl(a)->reports; r != NULL; r = r->next)
+		if (r->final && r->pid == pid && r->attempt == attempt)
+			return true;
+	return false;
+}
+
+static void report_lost(struct agent *a, uint64_t pid, uint32_t attempt, const char *why)
+{
+	struct cmd c;
+
+	if (final_report_pending(a, pid, attempt))
+		return;
+	logger_info(&a->lg, "lost pid=%llu attempt=%u reason=\"%s\"", (unsigned long long)pid,
+		    attempt, why);
+	memset(&c, 0, sizeof c);
+	c.type = CMD_PROC_LOST;
+	c.u.lost.pid = pid;
+	c.u.lost.attempt = attempt;
+	c.u.lost.reason.p = why;
+	c.u.lost.reason.n = strlen(why);
+	report(a, &c, pid, attempt, true);
+}
+
+/* Executor callbacks. */
+
+static void on_started(void *arg, uint64_t pid, uint32_t attempt, uint64_t os_pid)
+{
+	struct agent *a = arg;
+	struct cmd c;
+
+	logger_info(&a->lg, "started pid=%llu attempt=%u os_pid=%llu", (unsigned long long)pid,
+		    attempt, (unsigned long long)os_pid);
+	a->metrics.spawned++;
+	memset(&c, 0, sizeof c);
+	c.type = CMD_PROC_STARTED;
+	c.u.started.pid = pid;
+	c.u.started.attempt = attempt;
+	c.u.started.os_pid = os_pid;
+	report(a, &c, pid, attempt, false);
+}
+
+static void on_output(void *arg, uint64_t pid, uint32_t attempt, int stream, uint64_t seq,
+		      const void *data, size_t len)
+{
+	struct agent *a = arg;
+	struct cmd c;
+
+	memset(&c, 0, sizeof c);
+	c.type = CMD_PROC_OUTPUT;
+	c.u.output.pid = pid;
+	c.u.output.attempt = attempt;
+	c.u.output.stream = stream;
+	c.u.output.seq = seq;
+	c.u.output.data.p = data;
+	c.u.output.data.n = len;
+	report(a, &c, pid, attempt, false);
+}
+
+static void on_exited(void *arg, uint64_t pid, uint32_t attempt, int exit_code, int signal)
+{
+	struct agent *a = arg;
+	struct cmd c;
+
+	logger_info(&a->lg, "exited pid=%llu attempt=%u code=%d signal=%d", (unsigned long long)pid,
+		    attempt, exit_code, signal);
+	memset(&c, 0, sizeof c);
+	c.type = CMD_PROC_EXITED;
+	c.u.exited.pid = pid;
+	c.u.exited.attempt = attempt;
+	c.u.exited.exit_code = exit_code;
+	c.u.exited.signal = signal;
+	report(a, &c, pid, attempt, true);
+}
+
+const struct exec_callbacks reconcile__exec_callbacks = {
+	.started = on_started,
+	.output = on_output,
+	.exited = on_exited,
+};
+
+/* Starting an attempt from its row. */
+
+static int unpack_strs(const struct rawref *raw, bool map, char ***out, size_t extra)
+{
+	struct unpacker u;
+	uint32_t n, i, count;
+	const char *s, *v;
+	size_t sl, vl;
+	char **list;
+
+	unpacker_init(&u, raw->p, raw->n);
+	if (map ? unpack_map(&u, &n) != 0 : unpack_array(&u, &n) != 0)
+		return ERR_CORRUPT;
+	count = n;
+	list = calloc(count + extra + 1, sizeof *list);
+	if (list == NULL)
+		return ERR_NOMEM;
+	for (i = 0; i < count; i++) {
+		if (unpack_str(&u, &s, &sl) != 0)
+			goto corrupt;
+		if (map) {
+			if (unpack_str(&u, &v, &vl) != 0)
+				goto corrupt;
+			list[i] = malloc(sl + vl + 2);
+			if (list[i] == NULL)
+				goto corrupt;
+			sprintf(list[i], "%.*s=%.*s", (int)sl, s, (int)vl, v);
+		} else {
+			list[i] = strndup(s, sl);
+			if (list[i] == NULL)
+				goto corrupt;
+		}
+	}
+	*out = list;
+	return 0;
+corrupt:
+	for (i = 0; list[i] != NULL; i++)
+		free(list[i]);
+	free(list);
+	return ERR_CORRUPT;
+}
+
+static void free_strs(char **list)
+{
+	if (list == NULL)
+		return;
+	for (size_t i = 0; list[i] != NULL; i++)
+		free(list[i]);
+	free(list);
+}
+
+static bool env_has(char **env, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; env[i] != NULL; i++)
+		if (strncmp(env[i], name, n) == 0 && env[i][n] == '=')
+			return true;
+	return false;
+}
+
+static void start(struct agent *a, const struct proc_row *p)
+{
+	struct exec_spec spec;
+	char **argv = NULL, **env = NULL, cwd[CMD_CWD_MAX + 1];
+	size_t n;
+	int rv;
+
+	if (unpack_strs(&p->argv, false, &argv, 0) != 0 ||
+	    unpack_strs(&p->env, true, &env, 4) != 0) {
+		free_strs(argv);
+		report_lost(a, p->pid, p->attempt, "damaged process row");
+		return;
+	}
+	/* DESIGN §5: a program started by logos knows who it is. */
+	for (n = 0; env[n] != NULL; n++)
+		;
+	if (asprintf(&env[n++], "LOGOS_PID=%llu", (unsigned long long)p->pid) < 0 ||
+	    asprintf(&env[n++], "LOGOS_ATTEMPT=%u", p->attempt) < 0 ||
+	    asprintf(&env[n++], "LOGOS_ADDR=%s", impl(a)->http_url) < 0)
+		goto out;
+	if (!env_has(env, "PATH") &&
+	    asprintf(&env[n++], "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin") < 0)
+		goto out;
+	snprintf(cwd, sizeof cwd, "%.*s", (int)p->cwd.n, p->cwd.p ? p->cwd.p : "");
+	memset(&spec, 0, sizeof spec);
+	spec.pid = p->pid;
+	spec.attempt = p->attempt;
+	spec.argv = (const char *const *)argv;
+	spec.env = (const char *const *)env;
+	spec.cwd = cwd[0] ? cwd : NULL;
+	spec.timeout_ms = p->timeout_ms;
+	rv = exec_start(&a->exec, &spec);
+	if (rv != 0 && rv != ERR_EXISTS)
+		logger_error(&a->lg, "start pid=%llu attempt=%u failed: %s",
+			     (unsigned long long)p->pid, p->attempt, a->exec.errmsg);
+out:
+	free_strs(argv);
+	free_strs(env);
+}
+
+/* Signals already delivered, so that a requested kill goes out once. */
+struct signaled {
+	uint64_t pid;
+	uint32_t attempt;
+	int signal;
+};
+
+static bool signal_once(struct agent *a, uint64_t pid, uint32_t attempt, int sig)
+{
+	struct buf *b = &impl(a)->signaled;
+	struct signaled *s = (struct signaled *)(void *)b->data, rec;
+	size_t i, n = b->len / sizeof rec;
+
+	for (i = 0; i < n; i++)
+		if (s[i].pid == pid && s[i].attempt == attempt && s[i].signal == sig)
+			return false;
+	memset(&rec, 0, sizeof rec);
+	rec.pid = pid;
+	rec.attempt = attempt;
+	rec.signal = sig;
+	buf_append(b, &rec, sizeof rec);
+	exec_signal(&a->exec, pid, attempt, sig);
+	return true;
+}
+
+/* The pass. */
+
+struct pass {
+	struct agent *a;
+	struct store_txn *t;
+};
+
+static void ensure(struct agent *a, const struct proc_row *p)
+{
+	if (exec_running(&a->exec, p->pid, p->attempt)) {
+		if (p->kill_signal != 0)
+			signal_once(a, p->pid, p->attempt, p->kill_signal);
+		return;
+	}
+	if (final_report_pending(a, p->pid, p->attempt))
+		return; /* its exit is on its way to the log */
+	if (exec_known(&a->exec, p->pid, p->attempt)) {
+		report_lost(a, p->pid, p->attempt, "not running on its host any more");
+		return;
+	}
+	if (p->state == PROC_STATE_RUNNING) {
+		/* The state says it runs here, but this agent never ran it. */
+		report_lost(a, p->pid, p->attempt, "unknown to its host's agent");
+		return;
+	}
+	if (p->kill_signal != 0)
+		return;
+	start(a, p);
+}
+
+static void stop_unwanted(void *arg, uint64_t pid, uint32_t attempt)
+{
+	struct pass *ps = arg;
+	struct agent *a = ps->a;
+	struct agent_impl *m = impl(a);
+	struct stopping *s = (struct stopping *)(void *)m->stopping.data, rec;
+	size_t i, n = m->stopping.len / sizeof rec;
+	uint8_t key[PROC_KEY_LEN];
+	struct proc_row row;
+	const void *v;
+	size_t vl;
+
+	proc_key(key, pid);
+	if (store_get(ps->t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl) == 0 &&
+	    proc_row_decode(v, vl, &row) == 0 && row.node == a->id && row.attempt == attempt &&
+	    !proc_is_ended(row.state))
+		return; /* wanted */
+	for (i = 0; i < n; i++) {
+		if (s[i].pid != pid || s[i].attempt != attempt)
+			continue;
+		if (!s[i].killed && uv_now(&a->loop) - s[i].since > STOP_GRACE_MS) {
+			exec_signal(&a->exec, pid, attempt, SIGKILL);
+			s[i].killed = true;
+		}
+		return;
+	}
+	/* The state no longer wants it (ended, moved, rewound away). */
+	logger_info(&a->lg, "stopping pid=%llu attempt=%u: not wanted by the state",
+		    (unsigned long long)pid, attempt);
+	exec_signal(&a->exec, pid, attempt, SIGTERM);
+	memset(&rec, 0, sizeof rec);
+	rec.pid = pid;
+	rec.attempt = attempt;
+	rec.since = uv_now(&a->loop);
+	buf_append(&m->stopping, &rec, sizeof rec);
+}
+
+/* Forgets stop records of attempts no longer running. */
+static void prune_stopping(struct agent *a)
+{
+	struct buf *b = &impl(a)->stopping;
+	struct stopping *s = (struct stopping *)(void *)b->data;
+	size_t i, j = 0, n = b->len / sizeof *s;
+
+	for (i = 0; i < n; i++)
+		if (exec_running(&a->exec, s[i].pid, s[i].attempt))
+			s[j++] = s[i];
+	b->len = j * sizeof *s;
+}
+
+void reconcile__run(struct agent *a)
+{
+	struct store_txn t;
+	struct store_iter it;
+	struct proc_row row;
+	struct pass ps;
+	const void *k, *v;
+	size_t kl, vl, i;
+	struct agent_impl *m = impl(a);
+
+	if (a->stopping || store_read(&a->store, &t) != 0)
+		return;
+	/* Attempts of a previous life of this agent: they ended with it. */
+	for (i = 0; i < m->norphans; i++)
+		report_lost(a, m->orphans[i].pid, m->orphans[i].attempt, "its agent restarted");
+	free(m->orphans);
+	m->orphans = NULL;
+	m->norphans = 0;
+
+	if (store_iter_init(&it, &t, STORE_PROCS, NULL, 0, STORE_AT_LATEST) == 0) {
+		while (store_iter_next(&it, &k, &kl, &v, &vl) == 0) {
+			if (proc_row_decode(v, vl, &row) != 0)
+				continue;
+			if (row.node != a->id || proc_is_ended(row.state))
+				continue;
+			ensure(a, &row);
+		}
+		store_iter_close(&it);
+	}
+	ps.a = a;
+	ps.t = &t;
+	exec_foreach(&a->exec, stop_unwanted, &ps);
+	prune_stopping(a);
+	store_read_end(&t);
+}
+
+static void on_soon(uv_idle_t *h)
+{
+	struct agent *a = h->data;
+
+	uv_idle_stop(h);
+	impl(a)->reconcile_scheduled = false;
+	reconcile__run(a);
+}
+
+void reconcile__schedule(struct agent *a)
+{
+	struct agent_impl *m = impl(a);
+
+	if (m->reconcile_scheduled || a->stopping)
+		return;
+	m->reconcile_scheduled = true;
+	uv_idle_start(&m->reconcile_soon, on_soon);
+}
+
+void reconcile__effect(void *arg, uint64_t index, const struct effect *e)
+{
+	struct agent *a = arg;
+
+	if (e->node != a->id)
+		return;
+	if (e->kind == EFFECT_SIGNAL && exec_running(&a->exec, e->pid, e->attempt))
+		signal_once(a, e->pid, e->attempt, e->signal);
+	reconcile__schedule(a);
+}
+
+void reconcile__tick(struct agent *a)
+{
+	struct report *r;
+	uint64_t now = uv_now(&a->loop);
+
+	for (r = impl(a)->reports; r != NULL; r = r->next)
+		if (!r->inflight && r->retry_at != 0 && r->retry_at <= now) {
+			r->retry_at = 0;
+			report_send(r);
+		}
+	reconcile__run(a);
+}
+
+void reconcile__close(struct agent *a)
+{
+	struct agent_impl *m = impl(a);
+	struct report *r, **pp = &m->reports;
+
+	/* Reports still in flight are freed by their callbacks (which run with
+	 * a->stopping set); the others go now. */
+	while ((r = *pp) != NULL) {
+		if (r->inflight) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		report_free(r);
+	}
+	buf_release(&m->stopping);
+	buf_release(&m->signaled);
+	free(m->orphans);
+	m->orphans = NULL;
+}

@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Integration tests of logosd: real agents on 127.0.0.1 driven through the
+HTTP API (DESIGN §6, §7). Run: tests/integration/test_agent.py
+(LOGOS_TEST=substring runs only matching tests)."""
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import request, run, wait_for  # noqa: E402
+
+
+def proc(a, pid):
+    r = a.api("GET", "/v1/procs/%d" % pid)
+    assert r.status == 200, r
+    return r.json()
+
+
+def test_bootstrap_and_join(make):
+    c = make(3)
+    st = c.converged()
+    leaders = {s["leader"]["id"] for s in st}
+    assert len(leaders) == 1, st
+    nodes = c.any().api("GET", "/v1/nodes").json()["nodes"]
+    assert sorted(n["name"] for n in nodes) == ["h1", "h2", "h3"], nodes
+    assert all(n["state"] == "up" for n in nodes), nodes
+    roles = sorted(n["role"] for n in nodes)
+    assert roles == ["voter", "voter", "voter"], nodes
+    for s in st:
+        assert len(s["digest"]) == 32 and s["applied_index"] > 0, s
+
+
+def test_run_on_each_node_wait_and_output(make):
+    c = make(3)
+    a = c.agents[1]  # a follower or the leader: writes are forwarded
+    for target in c.agents:
+        r = a.api("POST", "/v1/procs?wait=1",
+                  {"argv": ["/bin/sh", "-c", "echo hello from $LOGOS_PID; exit 3"],
+                   "node": target.name})
+        assert r.status == 200, r
+        body = r.json()
+        p = body["procs"][0]
+        assert p["node"] == target.name and p["exit_code"] == 3, body
+        assert p["state"] == "failed", body
+        out = a.api("GET", "/v1/procs/%d/output" % p["pid"])
+        assert out.status == 200 and out.body == b"hello from %d\n" % p["pid"], out
+    # A signal is reported as a signal.
+    r = a.api("POST", "/v1/procs?wait=1", {"argv": ["/bin/sh", "-c", "kill -9 $$"]})
+    p = r.json()["procs"][0]
+    assert p["signal"] == 9 and p["state"] == "failed", r
+    # stderr is kept apart.
+    r = a.api("POST", "/v1/procs?wait=1",
+              {"argv": ["/bin/sh", "-c", "echo out; echo err >&2"]})
+    pid = r.json()["procs"][0]["pid"]
+    assert a.api("GET", "/v1/procs/%d/output?stream=stdout" % pid).body == b"out\n"
+    assert a.api("GET", "/v1/procs/%d/output?stream=stderr" % pid).body == b"err\n"
+
+
+def test_output_follow_streams_live(make):
+    c = make(1)
+    a = c.any()
+    r = a.api("POST", "/v1/procs",
+              {"argv": ["/bin/sh", "-c", "echo first; sleep 2; echo second"]})
+    assert r.status == 200, r
+    pid = r.json()["pids"][0]
+    import http.client
+    conn = http.client.HTTPConnection(a.http, timeout=20)
+    conn.request("GET", "/v1/procs/%d/output?follow=1" % pid)
+    resp = conn.getresponse()
+    t0 = time.monotonic()
+    got = b""
+    while b"first" not in got and time.monotonic() - t0 < 10:
+        got += resp.read1(100)
+    assert b"first" in got, got
+    # The first line arrived while the program still ran.
+    assert proc(a, pid)["state"] in ("running", "pending"), proc(a, pid)
+    rest = resp.read()
+    assert b"second" in got + rest, got + rest
+    conn.close()
+
+
+def test_large_output_in_order_up_to_cap(make):
+    c = make(1)
+    a = c.any()
+    script = "i=0; while [ $i -lt 200000 ]; do printf '%08d\\n' $i; i=$((i+1)); done"
+    # 200000 lines of 9 bytes: 1.8 MB, under the cap, in order.
+    r = a.api("POST", "/v1/procs?wait=1", {"argv": ["/bin/sh", "-c", script]}, timeout=120)
+    assert r.status == 200, r
+    pid = r.json()["procs"][0]["pid"]
+    out = a.api("GET", "/v1/procs/%d/output" % pid, timeout=60).body
+    lines = out.split(b"\n")[:-1]
+    assert len(lines) == 200000, len(lines)
+    assert all(int(x) == i for i, x in enumerate(lines))
+    # 10 MiB: captured up to the cap, and the truncation is reported.
+    r = a.api("POST", "/v1/procs?wait=1",
+              {"argv": ["/bin/sh", "-c", "head -c 10485760 /dev/zero | tr '\\0' a"]},
+              timeout=120)
+    pid = r.json()["procs"][0]["pid"]
+    p = proc(a, pid)
+    assert p["output_truncated"] is True and p["output_bytes"] == 8 << 20, p
+    out = a.api("GET", "/v1/procs/%d/output" % pid, timeout=60).body
+    assert len(out) == 8 << 20 and set(out) == {ord("a")}
+
+
+def test_leader_failover_keeps_acknowledged_writes(make):
+    c = make(3, down_after=1500)
+    leader = c.leader()
+    followers = [a for a in c.agents if a is not leader]
+    # A restartable process placed anywhere lands on the least-loaded host:
+    # load the followers first so that it is the leader's.
+    for f in followers:
+        r = f.api("POST", "/v1/procs", {"argv": ["/bin/sleep", "600"], "node": f.name})
+        assert r.status == 200, r
+    r = followers[0].api("POST", "/v1/procs",
+                         {"argv": ["/bin/sleep", "600"], "restart": "on-failure"})
+    pid = r.json()["pids"][0]
+    wait_for("the process to run", lambda: proc(followers[0], pid)["state"] == "running")
+    assert proc(followers[0], pid)["node"] == leader.name, proc(followers[0], pid)
+
+    acked = {}
+    stop = threading.Event()
+
+    def writer(agent, prefix):
+        i = 0
+        while not stop.is_set() and i < 2000:
+            path = "/w/%s-%d" % (prefix, i)
+            try:
+                r = agent.api("PUT", "/v1/files" + path, "v%d" % i, timeout=5)
+                if r.status == 200:
+                    acked[path] = "v%d" % i
+            except Exception:
+                pass
+            i += 1
+    threads = [threading.Thread(target=writer, args=(f, f.name)) for f in followers]
+    for t in threads:
+        t.start()
+    wait_for("some acknowledged writes", lambda: len(acked) > 20)
+    leader.kill(signal.SIGKILL)
+    wait_for("more writes under the new leader", lambda: len(acked) > 60, timeout=30)
+    stop.set()
+    for t in threads:
+        t.join()
+    new_leader = c.leader()
+    assert new_leader is not leader
+    for path, value in acked.items():
+        r = new_leader.api("GET", "/v1/files" + path)
+        assert r.status == 200 and r.body.decode() == value, (path, r)
+    # The process of the dead host runs again elsewhere.
+    def moved():
+        p = proc(new_leader, pid)
+        return p["state"] == "running" and p["node"] != leader.name and p["attempt"] >= 2
+    wait_for("the process to restart on another host", moved, timeout=30)
+    # The killed agent comes back, catches up, and agrees.
+    leader.start()
+    wait_for("the old leader to rejoin", leader.ready)
+    c.converged(timeout=60)
+
+
+def test_idempotency_keys(make):
+    c = make(3)
+    a = c.agents[2]
+    body = {"argv": ["/bin/true"], "placement": "any"}
+    r1 = a.api("POST", "/v1/procs", body, {"Idempotency-Key": "submit-1"})
+    r2 = a.api("POST", "/v1/procs", body, {"Idempotency-Key": "submit-1"})
+    assert r1.status == r2.status == 200, (r1, r2)
+    assert r1.json()["pids"] == r2.json()["pids"], (r1, r2)
+    a.api("POST", "/v1/queues/jobs", "m1")
+    a.api("POST", "/v1/queues/jobs", "m2")
+    g1 = a.api("POST", "/v1/queues/jobs/recv", None, {"Idempotency-Key": "recv-1"})
+    g2 = a.api("POST", "/v1/queues/jobs/recv", None, {"Idempotency-Key": "recv-1"})
+    assert g1.status == g2.status == 200 and g1.body == g2.body == b"m1", (g1, g2)
+    g3 = a.api("POST", "/v1/queues/jobs/recv")
+    assert g3.body == b"m2", g3
+    # Reusing a key for a different request is a conflict.
+    r3 = a.api("POST", "/v1/procs", {"argv": ["/bin/false"]}, {"Idempotency-Key": "submit-1"})
+    assert r3.status == 409, r3
+
+
+def test_rewind_and_time_travel(make):
+    c = make(3)
+    a = c.agents[1]
+    v1 = a.api("PUT", "/v1/files/etc/app.conf", "version one").json()
+    a.api("POST", "/v1/queues/q", "kept")
+    n = a.api("POST", "/v1/queues/q", "later").json()["index"]
+    n = v1["index"] if False else n
+    at_n = a.api("GET", "/v1/status").json()["applied_index"]
+    v2 = a.api("PUT", "/v1/files/etc/app.conf", "version two").json()
+    assert v2["version"] == 2
+    a.api("PUT", "/v1/files/etc/other", "new file")
+    a.api("POST", "/v1/queues/q/recv")
+    # As-of reads give the state recorded then.
+    r = a.api("GET", "/v1/files/etc/app.conf?at=%d" % v1["index"])
+    assert r.status == 200 and r.body == b"version one", r
+    r = a.api("GET", "/v1/files/etc/other?at=%d" % at_n)
+    assert r.status == 404, r
+    r = a.api("GET", "/v1/files/etc/app.conf?at=999999")
+    assert r.status == 400 and "readable" in r.json()["message"], r
+    digest_at = a.api("GET", "/v1/status").json()["digest"]
+    # Rewind brings files and queues back.
+    r = a.api("POST", "/v1/rewind?plan=1", {"index": at_n})
+    assert r.status == 200, r
+    assert any(ch["table"] == "files" for ch in r.json()["changes"]), r.json()
+    r = a.api("POST", "/v1/rewind", {"index": at_n})
+    assert r.status == 200, r
+    assert a.api("GET", "/v1/files/etc/app.conf").body == b"version one"
+    assert a.api("GET", "/v1/files/etc/other").status == 404
+    got = a.api("POST", "/v1/queues/q/recv")
+    assert got.body == b"kept", got
+    assert digest_at != a.api("GET", "/v1/status").json()["digest"]
+    c.converged()
+    del n
+
+
+def test_raft_port_rejects_peers_without_the_secret(make):
+    c = make(3)
+    leader = c.leader()
+    host, port = leader.raft.split(":")
+    for payload in [b"", b"GARBAGE" * 100, b"LGS1" + b"\0" * 32 + b"\0" * 8 + b"\xff\xff"]:
+        s = socket.create_connection((host, int(port)), timeout=5)
+        try:
+            s.recv(36)
+            if payload:
+                s.sendall(payload)
+            s.settimeout(6)
+            # The agent drops us: EOF (or reset) rather than raft traffic.
+            data = s.recv(100)
+            assert data in (b"",), data
+        except (ConnectionResetError, socket.timeout):
+            pass
+        finally:
+            s.close()
+    r = leader.api("PUT", "/v1/files/after", "still fine")
+    assert r.status == 200, r
+    c.converged()
+
+
+def test_bad_input_gets_4xx_and_agents_stay_up(make):
+    c = make(1)
+    a = c.any()
+    cases = [
+        ("POST", "/v1/procs", b"{not json", 400),
+        ("POST", "/v1/procs", b'{"argv": "ls"}', 400),
+        ("POST", "/v1/procs", b'{"argv": []}', 400),
+        ("POST", "/v1/procs", b'{"argv": ["ls"], "bogus": 1}', 400),
+        ("POST", "/v1/procs", b'{"argv": ["ls"], "restart": "sometimes"}', 400),
+        ("POST", "/v1/procs", b'{"argv": ["ls"], "node": "nosuchnode"}', 404),
+        ("GET", "/v1/procs/abc", None, 400),
+        ("GET", "/v1/procs/0", None, 400),
+        ("GET", "/v1/procs/99999999999999999999999", None, 400),
+        ("GET", "/v1/procs/424242", None, 404),
+        ("POST", "/v1/procs/424242/kill", b"{}", 404),
+        ("PUT", "/v1/files/a/../b", b"x", 400),
+        ("PUT", "/v1/files/a%00b", b"x", 400),
+        ("PUT", "/v1/files/", b"x", 404),
+        ("GET", "/v1/files/nothing/here", None, 404),
+        ("POST", "/v1/queues/bad%20name", b"x", 400),
+        ("GET", "/v1/nosuch", None, 404),
+        ("DELETE", "/v1/status", None, 405),
+        ("POST", "/v1/rewind", b'{"index": "x"}', 400),
+        ("POST", "/v1/rewind", b'{"index": 99999999}', 400),
+        ("GET", "/v1/status?at=banana", None, 400),
+        ("POST", "/v1/nodes", b'{"name": "x", "raft": "1.2.3.4:1", "http": "1.2.3.4:2", "token": "bad"}', 403),
+        ("POST", "/v1/internal/propose", b"x", 403),
+    ]
+    for method, path, body, want in cases:
+        r = a.api(method, path, body)
+        assert r.status == want, (method, path, r)
+        assert "error" in r.json() and r.json()["message"], (method, path, r)
+    # An oversized body is refused from its headers (413), before it is read.
+    host, port = a.http.split(":")
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(b"PUT /v1/files/big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+              % (3 << 20))
+    s.sendall(b"x" * 65536)
+    head = s.recv(200)
+    s.close()
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert a.alive()
+    assert a.api("GET", "/v1/status").status == 200
+
+
+if __name__ == "__main__":
+    sys.exit(run([
+        test_bootstrap_and_join,
+        test_run_on_each_node_wait_and_output,
+        test_output_follow_streams_live,
+        test_large_output_in_order_up_to_cap,
+        test_leader_failover_keeps_acknowledged_writes,
+        test_idempotency_keys,
+        test_rewind_and_time_travel,
+        test_raft_port_rejects_peers_without_the_secret,
+        test_bad_input_gets_4xx_and_agents_stay_up,
+    ]))
