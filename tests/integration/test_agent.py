@@ -215,6 +215,67 @@ def test_rewind_and_time_travel(make):
     del n
 
 
+def os_process_gone(os_pid):
+    try:
+        with open("/proc/%d/stat" % os_pid) as f:
+            return f.read().split(") ")[1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
+def test_agent_restart_marks_attempts_lost_and_restarts(make):
+    c = make(3)
+    h2 = c.agents[1]
+    r = c.any().api("POST", "/v1/procs", {"argv": ["/bin/sleep", "600"], "node": "h2",
+                                          "restart": "on-failure"})
+    pid = r.json()["pids"][0]
+    wait_for("the process to run", lambda: proc(c.agents[0], pid)["state"] == "running")
+    first = proc(c.agents[0], pid)
+    h2.kill(signal.SIGKILL)
+    # The program outlives its agent...
+    assert not os_process_gone(first["os_pid"])
+    h2.start()
+    # ...until the agent is back: that attempt is lost, the old process is
+    # stopped, and the restart policy runs the next attempt.
+    def restarted():
+        p = proc(c.agents[0], pid)
+        return p["attempt"] >= 2 and p["state"] == "running" and p
+    p = wait_for("the next attempt", restarted, timeout=30)
+    assert p["node"] == "h2" and p["os_pid"] != first["os_pid"], p
+    wait_for("the old process to be stopped", lambda: os_process_gone(first["os_pid"]))
+    c.converged()
+
+
+def test_rewind_stops_processes_started_after_the_target(make):
+    c = make(1)
+    a = c.any()
+    n = a.api("GET", "/v1/status").json()["applied_index"]
+    r = a.api("POST", "/v1/procs", {"argv": ["/bin/sleep", "600"]})
+    pid = r.json()["pids"][0]
+    wait_for("the process to run", lambda: proc(a, pid)["state"] == "running")
+    os_pid = proc(a, pid)["os_pid"]
+    r = a.api("POST", "/v1/rewind", {"index": n})
+    assert r.status == 200, r
+    assert a.api("GET", "/v1/procs/%d" % pid).status == 404
+    wait_for("the process to be stopped", lambda: os_process_gone(os_pid))
+    # Process ids are never reused after a rewind.
+    r = a.api("POST", "/v1/procs", {"argv": ["/bin/true"]})
+    assert r.json()["pids"][0] > pid, r
+
+
+def test_sigterm_hands_leadership_over(make):
+    c = make(3)
+    leader = c.leader()
+    t0 = time.monotonic()
+    leader.kill(signal.SIGTERM)
+    assert leader.proc.returncode == 0, leader.proc.returncode
+    new = c.leader()
+    assert new is not leader
+    assert time.monotonic() - t0 < 15
+    r = new.api("PUT", "/v1/files/after-handover", "ok")
+    assert r.status == 200, r
+
+
 def test_raft_port_rejects_peers_without_the_secret(make):
     c = make(3)
     leader = c.leader()
@@ -292,6 +353,9 @@ if __name__ == "__main__":
         test_leader_failover_keeps_acknowledged_writes,
         test_idempotency_keys,
         test_rewind_and_time_travel,
+        test_agent_restart_marks_attempts_lost_and_restarts,
+        test_rewind_stops_processes_started_after_the_target,
+        test_sigterm_hands_leadership_over,
         test_raft_port_rejects_peers_without_the_secret,
         test_bad_input_gets_4xx_and_agents_stay_up,
     ]))
