@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,7 +203,7 @@ static void node_info(struct agent *a, uint64_t id, char *name, size_t nlen, cha
 
 void agent_status(struct agent *a, struct agent_status *st)
 {
-	static char leader_name[64], leader_http[64];
+	struct agent_impl *m = impl(a);
 	const char *addr;
 
 	memset(st, 0, sizeof *st);
@@ -210,10 +211,10 @@ void agent_status(struct agent *a, struct agent_status *st)
 	st->name = a->cfg.name;
 	st->leader_id = consensus_leader(&a->consensus, &addr);
 	if (st->leader_id != 0) {
-		node_info(a, st->leader_id, leader_name, sizeof leader_name, leader_http,
-			  sizeof leader_http);
-		st->leader_name = leader_name[0] ? leader_name : NULL;
-		st->leader_http = leader_http[0] ? leader_http : NULL;
+		node_info(a, st->leader_id, m->leader_name, sizeof m->leader_name, m->leader_http,
+			  sizeof m->leader_http);
+		st->leader_name = m->leader_name[0] ? m->leader_name : NULL;
+		st->leader_http = m->leader_http[0] ? m->leader_http : NULL;
 	}
 	st->term = consensus_term(&a->consensus);
 	st->applied_index = store_applied_index(&a->store);
@@ -528,12 +529,20 @@ static void on_handle_closed(uv_handle_t *h)
 	impl(a)->handles_to_close--;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
 static void on_consensus_closed(struct consensus *c)
 {
 	struct agent *a = (struct agent *)((char *)c - offsetof(struct agent, consensus));
 
 	applier_close(&a->applier);
 	store_close(&a->store);
+	/* --dev keeps nothing, like `nomad agent -dev`. */
+	if (a->cfg.dev)
+		nftw(a->cfg.data_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	logger_info(&a->lg, "stopped node=%llu", (unsigned long long)a->id);
 }
 
@@ -557,6 +566,7 @@ static void close_all(struct agent *a)
 	struct agent_impl *m = impl(a);
 
 	submit__fail_all(a, ERR_CANCELED);
+	submit__release_held(a);
 	reconcile__close(a);
 	uv_close((uv_handle_t *)&m->flush, on_handle_closed);
 	uv_close((uv_handle_t *)&m->reconcile_soon, on_handle_closed);

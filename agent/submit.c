@@ -189,6 +189,7 @@ static void enqueue(struct agent *a, struct pending *p)
  * index: whoever wrote through this node then reads its own write here.
  */
 struct held {
+	struct held *next, *prev; /* in impl(a)->held */
 	struct pending *p;
 	struct agent_result r;
 	struct buf copy; /* message then result */
@@ -210,6 +211,12 @@ static void held_release(struct held *hd)
 	if (hd->done)
 		return;
 	hd->done = true;
+	if (hd->prev != NULL)
+		hd->prev->next = hd->next;
+	else
+		impl(hd->p->a)->held = hd->next;
+	if (hd->next != NULL)
+		hd->next->prev = hd->prev;
 	agent_watch_remove(hd->p->a, &hd->watch);
 	uv_timer_stop(&hd->timer);
 	hd->p->cb(hd->p->arg, &hd->r);
@@ -255,12 +262,22 @@ static void deliver(struct pending *p, const struct agent_result *r)
 	hd->r.message = r->message_len ? (const char *)hd->copy.data : NULL;
 	hd->r.result = r->result_len ? hd->copy.data + r->message_len : NULL;
 	hd->r.leader_http = NULL;
+	hd->next = impl(a)->held;
+	if (hd->next != NULL)
+		hd->next->prev = hd;
+	impl(a)->held = hd;
 	hd->watch.cb = on_held_watch;
 	hd->watch.data = hd;
 	agent_watch_add(a, &hd->watch);
 	uv_timer_init(&a->loop, &hd->timer);
 	hd->timer.data = hd;
 	uv_timer_start(&hd->timer, on_held_timeout, AGENT_FORWARD_TIMEOUT_MS, 0);
+}
+
+void submit__release_held(struct agent *a)
+{
+	while (impl(a)->held != NULL)
+		held_release(impl(a)->held);
 }
 
 /* The leader's answer to a forwarded command. */
