@@ -119,8 +119,10 @@ struct roles {
 	struct agent *a;
 	struct store_txn *t;
 	int voters_up;
+	int voters;
 	int healthy;
-	uint64_t candidate; /* a healthy non-voter */
+	uint64_t candidate;  /* a healthy non-voter */
+	uint64_t lost_voter; /* a voter that is down */
 };
 
 static bool node_healthy(struct store_txn *t, uint64_t id)
@@ -140,8 +142,13 @@ static void role_of(void *arg, uint64_t id, const char *addr, int role)
 {
 	struct roles *r = arg;
 
-	if (!node_healthy(r->t, id))
+	if (role == CONSENSUS_VOTER)
+		r->voters++;
+	if (!node_healthy(r->t, id)) {
+		if (role == CONSENSUS_VOTER && r->lost_voter == 0)
+			r->lost_voter = id;
 		return;
+	}
 	r->healthy++;
 	if (role == CONSENSUS_VOTER)
 		r->voters_up++;
@@ -152,6 +159,7 @@ static void role_of(void *arg, uint64_t id, const char *addr, int role)
 struct role_change {
 	struct agent *a;
 	uint64_t id;
+	int role; /* CONSENSUS_* */
 };
 
 static void on_role_recorded(void *arg, const struct agent_result *r)
@@ -159,20 +167,20 @@ static void on_role_recorded(void *arg, const struct agent_result *r)
 	free(arg);
 }
 
-static void on_promoted(void *arg, int status)
+static void on_role_changed(void *arg, int status)
 {
 	struct role_change *rc = arg;
 	struct agent *a = rc->a;
 	struct cmd c;
 
 	impl(a)->role_changing = false;
-	logger_info(&a->lg, "promote node=%llu to voter status=%d", (unsigned long long)rc->id,
-		    status);
+	logger_info(&a->lg, "role node=%llu to=%s status=%d", (unsigned long long)rc->id,
+		    rc->role == CONSENSUS_VOTER ? "voter" : "standby", status);
 	if (status == 0) {
 		memset(&c, 0, sizeof c);
 		c.type = CMD_NODE_ROLE;
 		c.u.role.node = rc->id;
-		c.u.role.role = ROLE_VOTER;
+		c.u.role.role = rc->role == CONSENSUS_VOTER ? ROLE_VOTER : ROLE_STANDBY;
 		if (agent_submit(a, &c, on_role_recorded, rc) == 0)
 			return;
 	}
@@ -192,15 +200,25 @@ static void manage_roles(struct agent *a, struct store_txn *t)
 	r.t = t;
 	consensus_servers(&a->consensus, role_of, &r);
 	target = r.healthy >= 5 ? 5 : 3;
-	if (r.voters_up >= target || r.candidate == 0)
-		return;
 	rc = malloc(sizeof *rc);
 	if (rc == NULL)
 		return;
 	rc->a = a;
-	rc->id = r.candidate;
+	if (r.voters_up < target && r.candidate != 0) {
+		/* A healthy standby replaces a lost voter (or fills up). */
+		rc->id = r.candidate;
+		rc->role = CONSENSUS_VOTER;
+	} else if (r.voters > target && r.lost_voter != 0) {
+		/* Once replaced, a voter that is down leaves the quorum, so that
+		 * it takes a majority of the voters that are up. */
+		rc->id = r.lost_voter;
+		rc->role = CONSENSUS_STANDBY;
+	} else {
+		free(rc);
+		return;
+	}
 	impl(a)->role_changing = true;
-	if (consensus_assign(&a->consensus, r.candidate, CONSENSUS_VOTER, on_promoted, rc) != 0) {
+	if (consensus_assign(&a->consensus, rc->id, rc->role, on_role_changed, rc) != 0) {
 		impl(a)->role_changing = false;
 		free(rc);
 	}

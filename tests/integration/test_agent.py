@@ -263,6 +263,28 @@ def test_rewind_stops_processes_started_after_the_target(make):
     assert r.json()["pids"][0] > pid, r
 
 
+def test_lost_voter_is_replaced_by_a_standby(make):
+    c = make(4, down_after=1500)
+    nodes = c.any().api("GET", "/v1/nodes").json()["nodes"]
+    roles = {n["name"]: n["role"] for n in nodes}
+    assert sorted(roles.values()) == ["standby", "voter", "voter", "voter"], roles
+    standby = [n for n, r in roles.items() if r == "standby"][0]
+    leader = c.leader()
+    victim = [a for a in c.agents if roles[a.name] == "voter" and a is not leader][0]
+    victim.kill(signal.SIGKILL)
+
+    def replaced():
+        ns = c.leader().api("GET", "/v1/nodes").json()["nodes"]
+        r = {n["name"]: (n["role"], n["state"]) for n in ns}
+        return r[standby][0] == "voter" and r[victim.name] == ("standby", "down") and r
+    wait_for("the standby to replace the lost voter", replaced, timeout=30)
+    # Three voters again, two of them original: losing one more keeps a quorum.
+    other = [a for a in c.live() if roles[a.name] == "voter" and a is not c.leader()][0]
+    other.kill(signal.SIGKILL)
+    r = c.leader().api("PUT", "/v1/files/quorum", "kept", timeout=30)
+    assert r.status == 200, r
+
+
 def test_sigterm_hands_leadership_over(make):
     c = make(3)
     leader = c.leader()
@@ -355,6 +377,7 @@ if __name__ == "__main__":
         test_rewind_and_time_travel,
         test_agent_restart_marks_attempts_lost_and_restarts,
         test_rewind_stops_processes_started_after_the_target,
+        test_lost_voter_is_replaced_by_a_standby,
         test_sigterm_hands_leadership_over,
         test_raft_port_rejects_peers_without_the_secret,
         test_bad_input_gets_4xx_and_agents_stay_up,
