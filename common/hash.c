@@ -66,6 +66,8 @@ void hasher_update(struct hasher *h, const void *data, size_t n)
 {
 	const uint8_t *p = data;
 
+	if (n == 0)
+		return;
 	h->total += n;
 	if (h->ntail > 0) {
 		while (n > 0 && h->ntail < 8) {

@@ -114,7 +114,8 @@ int store_get(struct store_txn *t, int table, const void *key, size_t klen, uint
 
 static int keycmp(const void *a, size_t alen, const void *b, size_t blen)
 {
-	int c = memcmp(a, b, alen < blen ? alen : blen);
+	size_t n = alen < blen ? alen : blen;
+	int c = n > 0 ? memcmp(a, b, n) : 0;
 
 	if (c != 0)
 		return c;
@@ -216,7 +217,8 @@ int store_iter_init(struct store_iter *it, struct store_txn *t, int table, const
 	it->t = t;
 	it->table = table;
 	it->at = at;
-	memcpy(it->prefix_copy, prefix, plen);
+	if (plen > 0)
+		memcpy(it->prefix_copy, prefix, plen);
 	it->prefix = it->prefix_copy;
 	it->plen = plen;
 	rc = mdb_cursor_open(t->txn, s->tables[table], &it->main);
@@ -228,7 +230,7 @@ int store_iter_init(struct store_iter *it, struct store_txn *t, int table, const
 		    (rc = mdb_cursor_open(t->txn, s->hist_key, &it->seek)) != 0)
 			goto err;
 	}
-	rc = store_iter_seek(it, prefix, plen);
+	rc = store_iter_seek(it, it->prefix, plen);
 	if (rc != 0) {
 		store_iter_close(it);
 		return rc;

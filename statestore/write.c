@@ -72,7 +72,7 @@ static int record_history(struct store_txn *t, int table, const void *key, size_
 		return store__txn_fail(t, rc, "write history");
 	p = v.mv_data;
 	p[0] = had ? STORE__PRESENT : STORE__ABSENT;
-	if (had)
+	if (had && old->len > 0)
 		memcpy(p + 1, old->data, old->len);
 
 	k.mv_size = store__ikey(ik, t->index, table, key, klen);
@@ -101,7 +101,8 @@ int store_put(struct store_txn *t, int table, const void *key, size_t klen, cons
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			return store__txn_fail(t, rc, "read before write");
 		had = rc == 0;
-		if (had && old.mv_size == vlen && memcmp(old.mv_data, val, vlen) == 0)
+		if (had && old.mv_size == vlen &&
+		    (vlen == 0 || memcmp(old.mv_data, val, vlen) == 0))
 			return 0; /* Unchanged: no history, no digest change. */
 		if (had) {
 			rc = keep_old(t, &old);

@@ -712,8 +712,12 @@ END_TEST
 START_TEST(test_consensus_apply_failure_is_fatal)
 {
 	struct node *leader;
-	struct result r1, r2;
+	/* Static: the stalled proposals complete (cancelled) in the teardown,
+	 * after this function has returned. */
+	static struct result r1, r2;
 
+	memset(&r1, 0, sizeof r1);
+	memset(&r2, 0, sizeof r2);
 	node_start(0, true);
 	leader = wait_leader();
 	propose_sync(leader, 1);
