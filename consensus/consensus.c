@@ -325,7 +325,11 @@ int consensus_propose(struct consensus *c, const void *entry, size_t len, consen
 	p->req.data = p;
 	rv = raft_apply(&c->raft, &p->req, &buf, 1, propose_cb);
 	if (rv != 0) {
-		raft_free(buf.base);
+		/* libraft 0.22.1 has already appended the entry, and releases
+		 * it itself, when the disk write fails (RAFT_IOERR, seen in
+		 * tests/sim): freeing it here too would free it twice. */
+		if (rv != RAFT_IOERR)
+			raft_free(buf.base);
 		free(p);
 		return raft_fail(c, rv, "propose");
 	}

@@ -39,6 +39,10 @@ EXTRA_DIST += scripts/check-format
 TESTS += tests/integration/test_agent.py
 EXTRA_DIST += tests/integration/harness.py tests/integration/test_agent.py
 
+# The shell, `logos`, against real agents (DESIGN §1).
+TESTS += tests/integration/test_shell.py
+EXTRA_DIST += tests/integration/test_shell.py
+
 check_PROGRAMS += check_services
 check_services_SOURCES = \
 	tests/unit/services/main.c \
@@ -75,3 +79,22 @@ check_agent_SOURCES = \
 check_agent_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(UV_CFLAGS) $(RAFT_CFLAGS) $(LMDB_CFLAGS) \
 	$(MSGPACK_CFLAGS) $(SODIUM_CFLAGS) $(H2O_CFLAGS) $(JANSSON_CFLAGS)
 check_agent_LDADD = $(AGENT_LIBS) $(CHECK_LIBS)
+
+# The deterministic simulation tier (reliability.md tiers, I1-I6): raft_fixture
+# clusters whose FSMs are real stores, a seeded schedule of commands and faults.
+# LOGOS_SIM_SEEDS / LOGOS_SIM_START / LOGOS_SIM_STEPS; tests/sim/soak for more.
+check_PROGRAMS += check_sim
+check_sim_SOURCES = \
+	tests/sim/main.c \
+	tests/sim/sim.c \
+	tests/sim/workload.c \
+	tests/sim/invariants.c \
+	tests/sim/schedule.c \
+	tests/sim/test_sim.c \
+	tests/sim/sim.h \
+	tests/sim/suites.h
+check_sim_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(RAFT_CFLAGS) $(UV_CFLAGS) $(LMDB_CFLAGS) \
+	$(MSGPACK_CFLAGS)
+check_sim_LDADD = statestore/libstatestore.a services/libservices.a common/libcommon.a \
+	$(LMDB_LIBS) $(MSGPACK_LIBS) $(RAFT_LIBS) $(UV_LIBS) $(CHECK_LIBS)
+EXTRA_DIST += tests/sim/soak

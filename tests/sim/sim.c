@@ -1,0 +1,231 @@
+/*
+ * The simulated cluster of tests/sim/sim.h: the seeded generator, one real
+ * state store per server, and the raft FSM adapter over each store's apply
+ * loop — a copy of consensus/fsm.c (which we do not link: consensus needs the
+ * libuv transport, and raft_fixture brings its own raft_io) that also reports
+ * every apply and restore to the invariant checks.
+ */
+#include "config.h"
+
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <check.h>
+#include <raft.h>
+#include <raft/fixture.h>
+
+#include "common/error.h"
+#include "statestore/apply.h"
+#include "statestore/store.h"
+#include "tests/sim/sim.h"
+
+/* xorshift64*, as in tests/unit/statestore. */
+uint64_t sim_rand(struct sim *sim)
+{
+	sim->rng ^= sim->rng >> 12;
+	sim->rng ^= sim->rng << 25;
+	sim->rng ^= sim->rng >> 27;
+	return sim->rng * 2685821657736338717ULL;
+}
+
+uint64_t sim_below(struct sim *sim, uint64_t n)
+{
+	return n == 0 ? 0 : sim_rand(sim) % n;
+}
+
+/* FNV-1a over the 8 bytes of v. */
+void sim_trace(struct sim *sim, uint64_t v)
+{
+	for (int i = 0; i < 8; i++) {
+		sim->trace ^= (v >> (8 * i)) & 0xff;
+		sim->trace *= 1099511628211ULL;
+	}
+}
+
+struct raft *sim_raft(struct sim *sim, unsigned i)
+{
+	return raft_fixture_get(&sim->f, i);
+}
+
+/* During fsm->apply the entry's index is raft_last_applied() + 1: libraft
+ * advances last_applied after the FSM returns, for every entry type
+ * (consensus/fsm.c explains and tests/unit/consensus checks it). */
+static void quiet_emit(struct raft_tracer *t, int type, const void *info)
+{
+}
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+	struct sim_server *s = fsm->data;
+	struct sim *sim = s->sim;
+	uint64_t index = raft_last_applied(sim_raft(sim, s->i)) + 1;
+	int rv;
+
+	*result = NULL;
+	rv = s->sm.apply(&s->sm, index, buf->base, buf->len);
+	/* The store fails only on environmental errors, which a simulation
+	 * with a growing map on tmpfs never has: any is a bug. */
+	SIM_ASSERT(sim, rv == 0, "server %u apply index %llu: %s", s->i, (unsigned long long)index,
+		   s->sm.errmsg(&s->sm));
+	sim->stats.applies++;
+	sim_after_apply(sim, s, index, buf->base, buf->len);
+	return 0;
+}
+
+/* raft owns what we return (fsm version 1). */
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct sim_server *s = fsm->data;
+	struct raft_buffer *out;
+	struct buf b;
+	int rv;
+
+	buf_init(&b);
+	rv = s->sm.snapshot(&s->sm, &b);
+	SIM_ASSERT(s->sim, rv == 0, "server %u snapshot: %s", s->i, s->sm.errmsg(&s->sm));
+	out = raft_malloc(sizeof *out);
+	ck_assert_ptr_nonnull(out);
+	out->len = b.len;
+	out->base = raft_malloc(b.len > 0 ? b.len : 1);
+	ck_assert_ptr_nonnull(out->base);
+	memcpy(out->base, b.data, b.len);
+	buf_release(&b);
+	*bufs = out;
+	*n_bufs = 1;
+	s->snapshots++;
+	s->sim->stats.snapshots++;
+	return 0;
+}
+
+/* On success the FSM owns buf->base and frees it; on failure raft keeps it. */
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	struct sim_server *s = fsm->data;
+	int rv;
+
+	rv = s->sm.restore(&s->sm, buf->base, buf->len);
+	/* Snapshots come from our own stores through memory: never damaged. */
+	SIM_ASSERT(s->sim, rv == 0, "server %u restore: %s", s->i, s->sm.errmsg(&s->sm));
+	raft_free(buf->base);
+	s->restores++;
+	s->sim->stats.restores++;
+	sim_after_restore(s->sim, s);
+	return 0;
+}
+
+static void server_open(struct sim *sim, unsigned i, const char *root)
+{
+	/* A small initial map: 3-5 stores per seed, hundreds of seeds. It grows
+	 * when needed. */
+	static const struct store_options opts = {.map_size = 8u << 20, .map_size_max = 0};
+	struct sim_server *s = &sim->servers[i];
+	int rv;
+
+	memset(s, 0, sizeof *s);
+	s->sim = sim;
+	s->i = i;
+	rv = snprintf(s->dir, sizeof s->dir, "%s/s%u-XXXXXX", root, i);
+	ck_assert(rv > 0 && (size_t)rv < sizeof s->dir);
+	ck_assert_ptr_nonnull(mkdtemp(s->dir));
+	rv = store_open(&s->store, s->dir, &opts);
+	SIM_ASSERT(sim, rv == 0, "open store: %s", s->store.errmsg);
+	applier_init(&s->applier, &s->store, &s->sm, NULL, NULL);
+	s->open = true;
+	s->fsm.version = 1;
+	s->fsm.data = s;
+	s->fsm.apply = fsm_apply;
+	s->fsm.snapshot = fsm_snapshot;
+	s->fsm.restore = fsm_restore;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void server_close(struct sim_server *s)
+{
+	if (!s->open)
+		return;
+	applier_close(&s->applier);
+	store_close(&s->store);
+	nftw(s->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	s->open = false;
+}
+
+void sim_init(struct sim *sim, uint64_t seed, unsigned n, bool snapshots, const char *root)
+{
+	struct raft_configuration conf;
+	unsigned i;
+	int rv;
+
+	memset(sim, 0, sizeof *sim);
+	sim->seed = seed;
+	/* xorshift must not start at 0; mix the seed so that neighbouring
+	 * seeds give unrelated schedules. */
+	sim->rng = (seed + 1) * 0x9e3779b97f4a7c15ULL;
+	if (sim->rng == 0)
+		sim->rng = 1;
+	sim->trace = 14695981039346656037ULL;
+	sim->n = n;
+	sim->next_request_id = 1;
+	buf_init(&sim->scratch);
+
+	sim->quiet.version = 2;
+	sim->quiet.emit = quiet_emit;
+	rv = raft_fixture_init(&sim->f);
+	ck_assert_int_eq(rv, 0);
+	for (i = 0; i < n; i++) {
+		server_open(sim, i, root);
+		rv = raft_fixture_grow(&sim->f, &sim->servers[i].fsm);
+		ck_assert_int_eq(rv, 0);
+	}
+	rv = raft_fixture_configuration(&sim->f, n, &conf);
+	ck_assert_int_eq(rv, 0);
+	rv = raft_fixture_bootstrap(&sim->f, &conf);
+	ck_assert_int_eq(rv, 0);
+	raft_configuration_close(&conf);
+	for (i = 0; i < n; i++) {
+		struct raft *r = sim_raft(sim, i);
+
+		/* The fixture traces every step to stderr: half a million
+		 * lines per CI run. A failing seed is replayed with
+		 * LOGOS_SIM_TRACE=1 to see them. */
+		if (getenv("LOGOS_SIM_TRACE") == NULL)
+			r->tracer = &sim->quiet;
+		/* Low thresholds, so that snapshots are taken and installed
+		 * often (reliability.md F11). */
+		raft_set_snapshot_threshold(r, snapshots ? SIM_SNAP_THRESH : 1000000);
+		raft_set_snapshot_trailing(r, SIM_SNAP_TRAIL);
+		/* An install lost to a partition is retried after this long
+		 * (libraft's default, 30 s, is the whole liveness bound). */
+		raft_set_install_snapshot_timeout(r, SIM_INSTALL_TIMEOUT);
+		raft_fixture_set_randomized_election_timeout(&sim->f, i,
+							     1000 + (unsigned)sim_below(sim, 1000));
+	}
+	rv = raft_fixture_start(&sim->f);
+	ck_assert_int_eq(rv, 0);
+	raft_fixture_hook(&sim->f, sim_hook);
+}
+
+void sim_close(struct sim *sim)
+{
+	unsigned i;
+
+	/* Closing the fixture flushes pending I/O, which may still apply
+	 * entries: the stores close after it. */
+	raft_fixture_close(&sim->f);
+	for (i = 0; i < sim->n; i++)
+		server_close(&sim->servers[i]);
+	for (size_t k = 0; k < sim->n_props; k++)
+		free(sim->props[k]);
+	free(sim->props);
+	free(sim->leaders);
+	free(sim->digests);
+	free(sim->have_digest);
+	buf_release(&sim->scratch);
+}

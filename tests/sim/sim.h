@@ -1,0 +1,154 @@
+/*
+ * The deterministic simulation tier (research/reliability.md, tiers and
+ * invariants I1–I6; DESIGN §7): clusters of 3 or 5 libraft servers on
+ * raft_fixture (an in-memory raft_io with simulated time and network), each
+ * server's FSM the real state store and apply loop (statestore/apply.h) over
+ * its own LMDB environment, driven by one seeded schedule of client commands
+ * and faults, and checked against the invariants after every run.
+ *
+ * Everything a run does comes from one xorshift64* generator seeded with the
+ * run's seed; nothing reads a clock and nothing is kept across runs, so a seed
+ * replays exactly (test_sim_same_seed_same_run checks it).
+ *
+ * Limits of the tier: raft_fixture_kill only stops a server's ticks and
+ * messages, its memory (log, store) is kept; real crash-restart, torn writes and
+ * power loss are covered by the integration tier (tests/integration), which
+ * kills real agents.
+ */
+#ifndef LOGOS_TESTS_SIM_SIM_H
+#define LOGOS_TESTS_SIM_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <raft.h>
+#include <raft/fixture.h>
+
+#include "common/buf.h"
+#include "common/hash.h"
+#include "common/sm.h"
+#include "statestore/apply.h"
+#include "statestore/store.h"
+
+#define SIM_MAX_SERVERS     5
+#define SIM_MAX_CMDS        3  /* commands per proposed entry */
+#define SIM_DATA_MAX        24 /* bytes of a file put's data */
+#define SIM_N_PATHS         5
+#define SIM_SNAP_THRESH     32    /* raft_set_snapshot_threshold */
+#define SIM_SNAP_TRAIL      8     /* raft_set_snapshot_trailing */
+#define SIM_INSTALL_TIMEOUT 5000  /* raft_set_install_snapshot_timeout, ms */
+#define SIM_HEAL_BOUND      30000 /* simulated ms for I6 (liveness after healing) */
+
+/* Fails the running test, naming the seed (Check exits the forked test). */
+#define SIM_ASSERT(sim, cond, fmt, ...) \
+	ck_assert_msg((cond), "seed %llu: " fmt, (unsigned long long)(sim)->seed, ##__VA_ARGS__)
+
+/* One server: its raft FSM adapter over the real apply loop. */
+struct sim_server {
+	struct sim *sim;
+	unsigned i; /* index in the fixture */
+	char dir[80];
+	struct store store;
+	struct applier applier;
+	struct sm sm;
+	struct raft_fsm fsm;
+	bool open;
+	uint64_t restores;  /* snapshots installed */
+	uint64_t snapshots; /* snapshots taken */
+};
+
+/* One command of a proposed entry, as far as the checks need it. */
+struct sim_cmd {
+	uint32_t type;
+	uint64_t request_id;
+	bool keyed;    /* has an idempotency key */
+	unsigned path; /* file commands: index into the path table */
+	uint8_t data[SIM_DATA_MAX];
+	size_t len;
+	uint64_t target; /* rewind and compact */
+	int64_t code;    /* result on the leader when acknowledged */
+};
+
+/* One raft_apply request. Owned by the run (freed after the fixture closes,
+ * since raft_close may still fire its callback). */
+struct sim_prop {
+	struct raft_apply req;
+	struct sim *sim;
+	unsigned server; /* the leader it was proposed to */
+	unsigned n;
+	struct sim_cmd cmds[SIM_MAX_CMDS];
+	bool done;
+	int status;
+	uint64_t index;
+};
+
+struct sim_stats {
+	uint64_t proposed, acked, failed, applies, rewinds_checked, puts_checked;
+	uint64_t restores, snapshots, faults, digests_compared;
+};
+
+struct sim {
+	uint64_t seed;
+	uint64_t rng;
+	unsigned n;
+	bool io_faults; /* inject raft_fixture_io_fault (see schedule.c) */
+	struct raft_fixture f;
+	struct sim_server servers[SIM_MAX_SERVERS];
+	struct sim_prop **props;
+	size_t n_props, cap_props;
+	uint64_t next_request_id;
+	/* I4: the leader seen in each term (0: none yet), indexed by term. */
+	raft_id *leaders;
+	size_t cap_leaders;
+	/* I3 as it happens: the digest after each index on the first server to
+	 * apply it, indexed by index. */
+	struct hash128 *digests;
+	bool *have_digest;
+	size_t cap_digests;
+	/* A hash of everything observable that the run did, for the replay test. */
+	uint64_t trace;
+	struct sim_stats stats;
+	struct buf scratch;
+	struct raft_tracer quiet; /* drops the fixture's traces */
+};
+
+/* sim.c: the generator and the cluster. */
+uint64_t sim_rand(struct sim *sim);
+uint64_t sim_below(struct sim *sim, uint64_t n);
+void sim_trace(struct sim *sim, uint64_t v);
+/* Sets up a cluster of `n` servers (stores in fresh directories below
+ * `root`), bootstraps and starts it; `snapshots`: take them every
+ * SIM_SNAP_THRESH entries (else practically never). Fails the test on error. */
+void sim_init(struct sim *sim, uint64_t seed, unsigned n, bool snapshots, const char *root);
+/* Closes the fixture and the stores and removes their directories. */
+void sim_close(struct sim *sim);
+struct raft *sim_raft(struct sim *sim, unsigned i);
+
+/* workload.c: client commands. */
+/* Proposes a random entry to a random server that believes it leads.
+ * Returns false if there is none or raft refused it. */
+bool sim_propose_random(struct sim *sim);
+/* Proposes one unconditional file put to server `i`; returns the request. */
+struct sim_prop *sim_propose_put(struct sim *sim, unsigned i);
+extern const char *const sim_paths[SIM_N_PATHS];
+
+/* invariants.c */
+/* The fixture hook: I4 at every step. */
+void sim_hook(struct raft_fixture *f, struct raft_fixture_event *event);
+/* Called by the FSM after server `s` applied `index` (I3 as it happens, and
+ * the rewind invariant) and after it restored a snapshot. */
+void sim_after_apply(struct sim *sim, struct sim_server *s, uint64_t index, const void *buf,
+		     size_t len);
+void sim_after_restore(struct sim *sim, struct sim_server *s);
+/* End of run: I1 and I3 over every stored index. */
+void sim_check_final(struct sim *sim);
+
+/* schedule.c: one whole run. */
+/* Runs the seeded schedule of `steps` actions on a fresh cluster below
+ * `root`, heals it, checks liveness (I6) and every invariant. Returns the
+ * run's trace hash. */
+uint64_t sim_run(uint64_t seed, unsigned steps, bool io_faults, bool snapshots, const char *root,
+		 struct sim_stats *stats);
+
+#endif /* LOGOS_TESTS_SIM_SIM_H */
