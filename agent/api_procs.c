@@ -2,7 +2,8 @@
  * The process endpoints (DESIGN §6): POST /v1/procs (submit, ?wait=1 replies
  * at exit), GET /v1/procs, GET /v1/procs/{pid}, GET /v1/procs/{pid}/output
  * (?follow=1 streams with chunked encoding until the attempt ends) and
- * POST /v1/procs/{pid}/kill.
+ * POST /v1/procs/{pid}/kill, and the durable steps of a process (DESIGN §5):
+ * GET|POST /v1/procs/{pid}/steps/{name}.
  */
 #include "config.h"
 
@@ -15,6 +16,7 @@
 #include "agent/http_internal.h"
 #include "common/error.h"
 #include "common/pack.h"
+#include "services/steps.h"
 
 #define OUTPUT_SEND_MAX (256u << 10) /* bytes per chunk of a follow */
 #define WAIT_PIDS_MAX   1024
@@ -912,5 +914,220 @@ void api_procs_kill(struct http_req *r)
 	}
 	cmd.u.kill.pid = pid;
 	cmd.u.kill.signal = sig;
+	http__submit(r, c, &cmd, NULL);
+}
+
+/* ---- GET|POST /v1/procs/{pid}/steps/{name} ---------------------------- *
+ *
+ * The durable steps of DESIGN §5, used by `logos step`. Step output is bytes;
+ * in JSON it travels as standard base64 (RFC 4648, with padding).
+ *   GET  → 200 {"pid", "name", "exit_code", "output" (base64), "attempt",
+ *               "recorded_ms"}, or 404 when the step (or the process) is not
+ *               recorded.
+ *   POST {"attempt", "exit_code", "output" (base64, decoded at most
+ *        CMD_STEP_OUTPUT_MAX bytes)} → the step.record result: {"index",
+ *        "replayed": false} when recorded now, or {"index", "replayed": true,
+ *        "exit_code", "output", "attempt"} when an earlier record won.
+ */
+
+struct step_state {
+	uint64_t pid;
+	char name[CMD_STEP_NAME_MAX + 1];
+	size_t n;
+};
+
+static const char b64_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static json_t *b64_json(const uint8_t *p, size_t n)
+{
+	char *s = malloc((n + 2) / 3 * 4 + 1);
+	size_t i, k = 0;
+	json_t *j;
+
+	if (s == NULL)
+		return NULL;
+	for (i = 0; i + 2 < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+
+		s[k++] = b64_alphabet[v >> 18 & 63];
+		s[k++] = b64_alphabet[v >> 12 & 63];
+		s[k++] = b64_alphabet[v >> 6 & 63];
+		s[k++] = b64_alphabet[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+
+		s[k++] = b64_alphabet[v >> 18 & 63];
+		s[k++] = b64_alphabet[v >> 12 & 63];
+		s[k++] = i + 1 < n ? b64_alphabet[v >> 6 & 63] : '=';
+		s[k++] = '=';
+	}
+	j = json_stringn(s, k);
+	free(s);
+	return j;
+}
+
+/* Decodes base64 `s` (`n` bytes; padding optional) onto `out`. ERR_INVALID
+ * on a character outside the alphabet, ERR_NOMEM. */
+static int b64_decode(const char *s, size_t n, struct buf *out)
+{
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	size_t i;
+
+	while (n > 0 && s[n - 1] == '=')
+		n--;
+	for (i = 0; i < n; i++) {
+		const char *c = memchr(b64_alphabet, s[i], 64);
+		uint8_t byte;
+
+		if (c == NULL || s[i] == '\0')
+			return ERR_INVALID;
+		acc = acc << 6 | (uint32_t)(c - b64_alphabet);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			byte = (uint8_t)(acc >> bits);
+			if (buf_append(out, &byte, 1) != 0)
+				return ERR_NOMEM;
+		}
+	}
+	return 0;
+}
+
+/* The pid (capture 0) and step name (capture 1, percent-decoded) into a new
+ * step_state; replies 400 on a bad argument. */
+static int step_args(struct http_req *r, struct step_state **out)
+{
+	struct step_state *s = h2o_mem_alloc_pool(&r->req->pool, sizeof *s);
+	char err[200];
+
+	memset(s, 0, sizeof *s);
+	if (http__pid_arg(r, 0, &s->pid) != 0)
+		return ERR_INVALID;
+	if (http_pct_decode(r->cap[1].p, r->cap[1].n, false, s->name, CMD_STEP_NAME_MAX, &s->n, err,
+			    sizeof err) != 0 ||
+	    s->n == 0) {
+		http__reply_error(r, 400, ERR_INVALID, "step name must be 1..%d bytes%s%s",
+				  CMD_STEP_NAME_MAX, s->n == 0 ? "" : ": ", s->n == 0 ? "" : err);
+		return ERR_INVALID;
+	}
+	s->name[s->n] = '\0';
+	*out = s;
+	return 0;
+}
+
+static void step_read(struct http_req *r, struct store_txn *t)
+{
+	struct step_state *s = r->state;
+	uint8_t key[STEP_KEY_MAX];
+	struct step_row row;
+	const void *v;
+	size_t klen, vl;
+	json_t *j;
+	int rv;
+
+	klen = step_key(key, s->pid, s->name, s->n);
+	rv = store_get(t, STORE_STEPS, key, klen, r->at, &v, &vl);
+	if (rv == ERR_NOTFOUND) {
+		http__reply_error(r, 404, ERR_NOTFOUND, "process %" PRIu64 " has no step '%s'",
+				  s->pid, s->name);
+		return;
+	}
+	if (rv != 0) {
+		http__reply_store_error(r, t, rv, "step");
+		return;
+	}
+	if (step_row_decode(v, vl, &row) != 0) {
+		http__reply_error(r, 500, ERR_CORRUPT,
+				  "step '%s' of process %" PRIu64 " is corrupt", s->name, s->pid);
+		return;
+	}
+	j = json_object();
+	if (j == NULL) {
+		http__reply_error(r, 500, ERR_NOMEM, "out of memory");
+		return;
+	}
+	json_object_set_new(j, "pid", json_integer((json_int_t)s->pid));
+	json_object_set_new(j, "name", http__jstr(s->name, s->n));
+	json_object_set_new(j, "exit_code", json_integer(row.exit_code));
+	json_object_set_new(j, "output", b64_json(row.output.p, row.output.n));
+	json_object_set_new(j, "attempt", json_integer(row.attempt));
+	json_object_set_new(j, "recorded_ms", json_integer((json_int_t)row.recorded_ms));
+	http__reply_json(r, 200, j);
+}
+
+void api_procs_step_get(struct http_req *r)
+{
+	struct step_state *s;
+
+	if (step_args(r, &s) != 0)
+		return;
+	r->state = s;
+	http__read(r, r->stale, step_read);
+}
+
+void api_procs_step_record(struct http_req *r)
+{
+	static const struct http_field fields[] = {
+		{"attempt", JSON_INTEGER}, {"exit_code", JSON_INTEGER}, {"output", JSON_STRING}};
+	struct step_state *s;
+	struct http_call *c;
+	struct cmd cmd;
+	json_t *j, *attempt, *code, *output;
+	int rv;
+
+	if (step_args(r, &s) != 0)
+		return;
+	if (http__json_body(r, fields, sizeof fields / sizeof fields[0], &j) != 0)
+		return;
+	attempt = json_object_get(j, "attempt");
+	code = json_object_get(j, "exit_code");
+	output = json_object_get(j, "output");
+	if (attempt == NULL || json_integer_value(attempt) < 1 ||
+	    json_integer_value(attempt) > UINT32_MAX || code == NULL ||
+	    json_integer_value(code) < INT32_MIN || json_integer_value(code) > INT32_MAX) {
+		json_decref(j);
+		http__reply_error(r, 400, ERR_INVALID,
+				  "\"attempt\" (1..%" PRIu32 ") and \"exit_code\" are required",
+				  UINT32_MAX);
+		return;
+	}
+	c = http__call_new(r);
+	if (c == NULL) {
+		json_decref(j);
+		return;
+	}
+	rv = output != NULL
+		     ? b64_decode(json_string_value(output), json_string_length(output), &c->b1)
+		     : 0;
+	if (rv != 0 || c->b1.len > CMD_STEP_OUTPUT_MAX) {
+		json_decref(j);
+		http__call_free(c);
+		if (rv == ERR_NOMEM)
+			http__reply_error(r, 500, ERR_NOMEM, "out of memory");
+		else if (rv != 0)
+			http__reply_error(r, 400, ERR_INVALID, "\"output\" is not base64");
+		else
+			http__reply_error(r, 413, ERR_TOOBIG,
+					  "step output is over the limit of %d bytes",
+					  CMD_STEP_OUTPUT_MAX);
+		return;
+	}
+	if (http__cmd_init(r, c, &cmd, CMD_STEP_RECORD) != 0) {
+		json_decref(j);
+		http__call_free(c);
+		return;
+	}
+	memcpy(c->s1, s->name, s->n + 1);
+	cmd.u.step.pid = s->pid;
+	cmd.u.step.attempt = (uint32_t)json_integer_value(attempt);
+	cmd.u.step.name.p = c->s1;
+	cmd.u.step.name.n = s->n;
+	cmd.u.step.exit_code = (int32_t)json_integer_value(code);
+	cmd.u.step.output.p = c->b1.data;
+	cmd.u.step.output.n = c->b1.len;
+	json_decref(j);
 	http__submit(r, c, &cmd, NULL);
 }

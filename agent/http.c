@@ -69,6 +69,8 @@ static const struct http_route routes[] = {
 	{"GET", "/v1/procs/{}", api_procs_get, no_params},
 	{"GET", "/v1/procs/{}/output", api_procs_output, p_output},
 	{"POST", "/v1/procs/{}/kill", api_procs_kill, no_params},
+	{"GET", "/v1/procs/{}/steps/{}", api_procs_step_get, no_params},
+	{"POST", "/v1/procs/{}/steps/{}", api_procs_step_record, no_params},
 	{"GET", "/v1/files", api_files_list, p_list},
 	{"PUT", "/v1/files/*", api_files_put, p_put},
 	{"GET", "/v1/files/*", api_files_get, no_params},

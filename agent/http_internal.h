@@ -148,6 +148,8 @@ void api_procs_list(struct http_req *r);
 void api_procs_get(struct http_req *r);
 void api_procs_output(struct http_req *r);
 void api_procs_kill(struct http_req *r);
+void api_procs_step_get(struct http_req *r);
+void api_procs_step_record(struct http_req *r);
 void api_files_put(struct http_req *r);
 void api_files_get(struct http_req *r);
 void api_files_del(struct http_req *r);
