@@ -123,7 +123,7 @@ static int view_scan(const struct view *v, int table, const void *prefix, size_t
 		return ERR_INVALID;
 	for (i = lower_bound(m, table, prefix, plen); i < m->n[table]; i++) {
 		const struct memrow *r = &m->rows[table][i];
-		if (r->klen < plen || memcmp(r->key, prefix, plen) != 0)
+		if (r->klen < plen || (plen > 0 && memcmp(r->key, prefix, plen) != 0))
 			break;
 		rv = cb(arg, r->key, r->klen, r->val, r->vlen);
 		if (rv == 1)

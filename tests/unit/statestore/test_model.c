@@ -248,7 +248,7 @@ static void draw_op(struct model *m, uint64_t index, uint64_t *oldest, struct op
 
 static bool has_prefix(const struct test_key *k, const uint8_t *p, size_t plen)
 {
-	return k->len >= plen && memcmp(k->b, p, plen) == 0;
+	return k->len >= plen && (plen == 0 || memcmp(k->b, p, plen) == 0);
 }
 
 /* Scans table `ti` as of `at` (with a prefix and an optional seek) and
