@@ -284,7 +284,9 @@ static int join_cluster(struct agent *a, uint64_t *id)
 	body = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
 	buf_init(&resp);
-	for (hops = 0; hops < 5; hops++) {
+	/* Up to 30 s: the cluster may still be electing or registering its
+	 * first node (503), or point us to its leader. */
+	for (hops = 0; hops < 150; hops++) {
 		resp.len = 0;
 		rv = client_request_sync(addr, "POST", "/v1/nodes",
 					 "Content-Type: application/json\r\n", body, strlen(body),
@@ -294,10 +296,11 @@ static int join_cluster(struct agent *a, uint64_t *id)
 			break;
 		}
 		j = json_loadb((const char *)resp.data, resp.len, 0, &jerr);
-		if (status == 503 && j != NULL && json_is_string(json_object_get(j, "leader"))) {
-			snprintf(addr, sizeof addr, "%s",
-				 json_string_value(json_object_get(j, "leader")));
+		if (status == 503) {
+			if (j != NULL && json_is_string(v = json_object_get(j, "leader")))
+				snprintf(addr, sizeof addr, "%s", json_string_value(v));
 			json_decref(j);
+			usleep(200 * 1000);
 			continue;
 		}
 		if (status != 200 || j == NULL || !json_is_integer(v = json_object_get(j, "id"))) {
@@ -312,8 +315,10 @@ static int join_cluster(struct agent *a, uint64_t *id)
 		rv = 0;
 		break;
 	}
-	if (hops == 5)
+	if (hops == 150) {
+		logger_error(&a->lg, "join via %s: no leader accepted the join within 30 s", addr);
 		rv = ERR_UNAVAILABLE;
+	}
 	free(body);
 	buf_release(&resp);
 	return rv;
@@ -490,6 +495,8 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 	m->reconcile_soon.data = a;
 	uv_timer_init(&a->loop, &m->tick);
 	m->tick.data = a;
+	uv_timer_init(&a->loop, &m->stop_guard);
+	m->stop_guard.data = a;
 	uv_timer_start(&m->tick, on_tick, AGENT_TICK_MS, AGENT_TICK_MS);
 	uv_signal_init(&a->loop, &m->sigterm);
 	uv_signal_init(&a->loop, &m->sigint);
@@ -565,6 +572,9 @@ static void close_all(struct agent *a)
 {
 	struct agent_impl *m = impl(a);
 
+	if (m->closing_started)
+		return;
+	m->closing_started = true;
 	submit__fail_all(a, ERR_CANCELED);
 	submit__release_held(a);
 	reconcile__close(a);
@@ -573,7 +583,8 @@ static void close_all(struct agent *a)
 	uv_close((uv_handle_t *)&m->tick, on_handle_closed);
 	uv_close((uv_handle_t *)&m->sigterm, on_handle_closed);
 	uv_close((uv_handle_t *)&m->sigint, on_handle_closed);
-	m->handles_to_close = 5;
+	uv_close((uv_handle_t *)&m->stop_guard, on_handle_closed);
+	m->handles_to_close = 6;
 	if (a->http != NULL)
 		http_stop(a->http, on_http_stopped, a);
 	else
@@ -588,6 +599,16 @@ static void on_transferred(void *arg, int status)
 	close_all(a);
 }
 
+static void on_stop_guard(uv_timer_t *t)
+{
+	struct agent *a = t->data;
+
+	/* No answer from the transfer (e.g. this node lost its quorum and
+	 * stepped down meanwhile): stop anyway; closing raft cancels it. */
+	logger_warn(&a->lg, "leadership transfer did not finish: stopping anyway");
+	close_all(a);
+}
+
 void agent_stop(struct agent *a, int status)
 {
 	if (a->stopping)
@@ -597,7 +618,10 @@ void agent_stop(struct agent *a, int status)
 	/* Hand leadership over first, so the cluster does not wait for an
 	 * election timeout. */
 	if (consensus_is_leader(&a->consensus) &&
-	    consensus_transfer(&a->consensus, on_transferred, a) == 0)
+	    consensus_transfer(&a->consensus, on_transferred, a) == 0) {
+		uv_timer_start(&impl(a)->stop_guard, on_stop_guard,
+			       2 * (uint64_t)a->cfg.election_timeout_ms, 0);
 		return;
+	}
 	close_all(a);
 }

@@ -224,6 +224,35 @@ static void manage_roles(struct agent *a, struct store_txn *t)
 	}
 }
 
+static void on_removed(void *arg, int status)
+{
+	struct role_change *rc = arg;
+
+	impl(rc->a)->role_changing = false;
+	logger_info(&rc->a->lg, "removed node=%llu from raft status=%d", (unsigned long long)rc->id,
+		    status);
+	free(rc);
+}
+
+/* A node that left the cluster leaves raft's configuration too. */
+static void remove_from_raft(struct agent *a, uint64_t id)
+{
+	struct role_change *rc;
+
+	if (impl(a)->role_changing || consensus_role(&a->consensus, id) < 0)
+		return;
+	rc = malloc(sizeof *rc);
+	if (rc == NULL)
+		return;
+	rc->a = a;
+	rc->id = id;
+	impl(a)->role_changing = true;
+	if (consensus_remove(&a->consensus, id, on_removed, rc) != 0) {
+		impl(a)->role_changing = false;
+		free(rc);
+	}
+}
+
 static void leader_tick(struct agent *a)
 {
 	struct agent_impl *m = impl(a);
@@ -251,8 +280,10 @@ static void leader_tick(struct agent *a)
 				self_found = true;
 				continue;
 			}
-			if (row.state == NODE_STATE_LEFT)
+			if (row.state == NODE_STATE_LEFT) {
+				remove_from_raft(a, row.id);
 				continue;
+			}
 			s = seen_find(a, row.id, true);
 			if (s == NULL || s->inflight)
 				continue;

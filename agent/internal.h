@@ -81,6 +81,7 @@ struct agent_impl {
 	bool role_changing;
 	/* Housekeeping. */
 	uv_timer_t tick;
+	uv_timer_t stop_guard; /* bounds the leadership transfer on stop */
 	uv_signal_t sigterm, sigint;
 	char http_url[96]; /* "http://IP:PORT", for LOGOS_ADDR */
 	char leader_http[64];

@@ -732,6 +732,22 @@ static uint64_t existing_node(struct agent *a, const char *name, const char *raf
 	return id;
 }
 
+static bool self_registered(struct agent *a)
+{
+	struct store_txn t;
+	uint8_t key[NODE_KEY_LEN];
+	const void *v;
+	size_t vl;
+	bool found;
+
+	if (store_read(&a->store, &t) != 0)
+		return false;
+	node_key(key, a->id);
+	found = store_get(&t, STORE_NODES, key, sizeof key, STORE_AT_LATEST, &v, &vl) == 0;
+	store_read_end(&t);
+	return found;
+}
+
 int agent_join(struct agent *a, const char *token, const char *name, const char *raft_addr,
 	       const char *http_addr, agent_result_cb cb, void *arg)
 {
@@ -755,6 +771,15 @@ int agent_join(struct agent *a, const char *token, const char *name, const char 
 	if (!consensus_is_leader(&a->consensus)) {
 		r.status = ERR_NOTLEADER;
 		r.leader_http = submit__leader_http(a);
+		cb(arg, &r);
+		return 0;
+	}
+	if (!self_registered(a)) {
+		/* Ids are handed out by the log: until the first node has
+		 * registered itself (with the id it bootstrapped raft with), a
+		 * join could be given that same id. */
+		r.status = ERR_UNAVAILABLE;
+		r.leader_http = NULL;
 		cb(arg, &r);
 		return 0;
 	}

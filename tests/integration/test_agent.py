@@ -285,6 +285,45 @@ def test_lost_voter_is_replaced_by_a_standby(make):
     assert r.status == 200, r
 
 
+def test_join_right_after_init_gets_its_own_id(make):
+    import harness
+    c = make(1)
+    # A second cluster whose hosts start together: the joiner must wait until
+    # the first host has registered itself instead of taking its id.
+    h1 = harness.Agent(c, "j1")
+    h2 = harness.Agent(c, "j2")
+    c.agents += [h1, h2]
+    h1.start("--init")
+    wait_for("j1's API", lambda: h1.api("GET", "/v1/status?stale=1", timeout=2).status == 200)
+    token = wait_for("the token", lambda: open(os.path.join(h1.dir, "join-token")).read().strip())
+    h2.start("--join", h1.http, "--token", token)
+    wait_for("j2 to join", h2.ready, timeout=40)
+    def two_nodes():
+        ns = h1.api("GET", "/v1/nodes").json()["nodes"]
+        return len(ns) == 2 and ns
+    ns = wait_for("two nodes", two_nodes)
+    assert sorted((n["id"], n["name"]) for n in ns) == [(1, "j1"), (2, "j2")], ns
+
+
+def test_removed_node_leaves_raft(make):
+    c = make(4)
+    victim = [a for a in c.agents if a is not c.leader()][-1]
+    st = victim.status()
+    r = c.leader().api("DELETE", "/v1/nodes/%d" % st["node"]["id"])
+    assert r.status == 200, r
+    victim.kill(signal.SIGKILL)
+    def gone():
+        ns = c.leader().api("GET", "/v1/nodes").json()["nodes"]
+        n = [x for x in ns if x["name"] == victim.name][0]
+        return n["state"] == "left" and n
+    wait_for("the node to be left", gone)
+    leader = c.leader()
+    wait_for("raft to drop the node", lambda: "removed node=%d from raft status=0"
+             % st["node"]["id"] in open(leader.log).read())
+    r = leader.api("PUT", "/v1/files/after-remove", "ok", timeout=20)
+    assert r.status == 200, r
+
+
 def test_sigterm_hands_leadership_over(make):
     c = make(3)
     leader = c.leader()
@@ -296,6 +335,18 @@ def test_sigterm_hands_leadership_over(make):
     assert time.monotonic() - t0 < 15
     r = new.api("PUT", "/v1/files/after-handover", "ok")
     assert r.status == 200, r
+
+
+def test_sigterm_stops_a_leader_that_lost_its_quorum(make):
+    c = make(3)
+    leader = c.leader()
+    for a in c.agents:
+        if a is not leader:
+            a.kill(signal.SIGKILL)
+    t0 = time.monotonic()
+    leader.kill(signal.SIGTERM)
+    assert leader.proc.returncode == 0, leader.proc.returncode
+    assert time.monotonic() - t0 < 10
 
 
 def test_raft_port_rejects_peers_without_the_secret(make):
@@ -378,7 +429,10 @@ if __name__ == "__main__":
         test_agent_restart_marks_attempts_lost_and_restarts,
         test_rewind_stops_processes_started_after_the_target,
         test_lost_voter_is_replaced_by_a_standby,
+        test_join_right_after_init_gets_its_own_id,
+        test_removed_node_leaves_raft,
         test_sigterm_hands_leadership_over,
+        test_sigterm_stops_a_leader_that_lost_its_quorum,
         test_raft_port_rejects_peers_without_the_secret,
         test_bad_input_gets_4xx_and_agents_stay_up,
     ]))
