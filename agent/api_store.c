@@ -670,8 +670,8 @@ struct plan_state {
 	json_t *irreversible;
 };
 
-/* What a rewind cannot undo: processes that ran after the target, and
- * messages received after it (they will be delivered again). */
+/* What a rewind cannot undo, seen in the changed rows: processes that ran
+ * after the target. (Messages received after it: plan_received.) */
 static void plan_irreversible(struct plan_state *s, const struct http_change *c)
 {
 	json_t *e = NULL;
@@ -696,21 +696,6 @@ static void plan_irreversible(struct plan_state *s, const struct http_change *c)
 		json_object_set_new(e, "reason",
 				    json_string("ran after the target index: its effects outside "
 						"logos cannot be undone"));
-	} else if (c->table == STORE_MESSAGES && c->before != NULL && c->after == NULL) {
-		struct strref q;
-		uint64_t seq;
-
-		if (message_key_decode(c->key, c->klen, &q, &seq) != 0)
-			return;
-		e = json_object();
-		if (e == NULL)
-			return;
-		json_object_set_new(e, "kind", json_string("message"));
-		json_object_set_new(e, "queue", http__jstr(q.p, q.n));
-		json_object_set_new(e, "seq", json_integer((json_int_t)seq));
-		json_object_set_new(e, "reason",
-				    json_string("received after the target index: it will be "
-						"delivered again"));
 	}
 	if (e != NULL)
 		json_array_append_new(s->irreversible, e);
@@ -736,6 +721,81 @@ static int plan_one(void *arg, const struct http_change *c)
 					: c->after == NULL ? "create"
 							   : "restore"));
 	return json_array_append_new(s->changes, e) == 0 ? 0 : ERR_NOMEM;
+}
+
+/* The seq in a msg.recv result map, or 0. */
+static uint64_t result_seq(const void *result, size_t len)
+{
+	struct unpacker u;
+	const char *k;
+	size_t kl;
+	uint32_t n;
+	uint64_t seq = 0;
+
+	unpacker_init(&u, result, len);
+	if (unpack_map(&u, &n) != 0)
+		return 0;
+	while (n-- > 0 && unpack_str(&u, &k, &kl) == 0) {
+		if (kl == 3 && memcmp(k, "seq", 3) == 0) {
+			if (unpack_uint(&u, &seq) != 0)
+				return 0;
+		} else if (unpack_skip(&u) != 0) {
+			return 0;
+		}
+	}
+	return seq;
+}
+
+/*
+ * Messages received after the target: the audit log has every successful
+ * msg.recv. Whoever received one acted on it; after the rewind a message that
+ * was queued at the target is delivered again, and one sent later is gone.
+ */
+static int plan_received(struct plan_state *s, struct store_txn *t)
+{
+	static const char prefix[] = "msg.recv ";
+	struct store_iter it;
+	struct result_row res;
+	struct log_row row;
+	const void *k, *v;
+	size_t kl, vl;
+	uint8_t start[12];
+	json_t *e;
+	int rv;
+
+	be64_put(start, s->target + 1);
+	be32_put(start + 8, 0);
+	rv = store_iter_init(&it, t, STORE_LOG, NULL, 0, STORE_AT_LATEST);
+	if (rv == 0)
+		rv = store_iter_seek(&it, start, sizeof start);
+	while (rv == 0 && (rv = store_iter_next(&it, &k, &kl, &v, &vl)) == 0) {
+		if (json_array_size(s->irreversible) >= s->limit)
+			break;
+		if (applier_log_decode(k, kl, v, vl, &row) != 0 || row.type != CMD_MSG_RECV ||
+		    row.code != 0 || row.summary_len <= sizeof prefix - 1)
+			continue;
+		if (applier_result(t, row.index, row.pos, &res) != 0)
+			continue;
+		e = json_object();
+		if (e == NULL) {
+			rv = ERR_NOMEM;
+			break;
+		}
+		json_object_set_new(e, "kind", json_string("message"));
+		json_object_set_new(e, "queue",
+				    http__jstr(row.summary + sizeof prefix - 1,
+					       row.summary_len - (sizeof prefix - 1)));
+		json_object_set_new(
+			e, "seq", json_integer((json_int_t)result_seq(res.result, res.result_len)));
+		json_object_set_new(e, "received_index", json_integer((json_int_t)row.index));
+		json_object_set_new(
+			e, "reason",
+			json_string("received after the target index: what its receiver "
+				    "did cannot be undone"));
+		json_array_append_new(s->irreversible, e);
+	}
+	store_iter_close(&it);
+	return rv == ERR_NOTFOUND ? 0 : rv;
 }
 
 static void plan_read(struct http_req *r, struct store_txn *t)
@@ -766,6 +826,8 @@ static void plan_read(struct http_req *r, struct store_txn *t)
 	json_object_set_new(j, "changes", s->changes);
 	json_object_set_new(j, "irreversible", s->irreversible);
 	rv = http__changes(t, s->target, STORE_AT_LATEST, plan_one, s);
+	if (rv == 0)
+		rv = plan_received(s, t);
 	if (rv != 0) {
 		json_decref(j);
 		http__reply_store_error(r, t, rv, "rewind plan");
