@@ -436,6 +436,31 @@ static int proc_get(const struct view *v, uint64_t pid, struct proc_row *p)
 	return proc_row_decode(val, vlen, p);
 }
 
+/*
+ * Reads the process a command names: 0 with the row; -1 when the command was
+ * rejected (no such process, or `attempt`, when not 0, is not the current
+ * one; o says why); or an environmental error.
+ */
+static int load_proc(const struct view *v, struct outcome *o, uint64_t pid, uint32_t attempt,
+		     struct proc_row *p)
+{
+	int rv = proc_get(v, pid, p);
+
+	if (rv == ERR_NOTFOUND) {
+		outcome_reject(o, ERR_NOTFOUND, "no process %llu", (unsigned long long)pid);
+		return -1;
+	}
+	if (rv != 0)
+		return rv;
+	if (attempt != 0 && attempt != p->attempt) {
+		outcome_reject(o, ERR_CONFLICT,
+			       "process %llu attempt %u is not current (attempt %u is)",
+			       (unsigned long long)pid, attempt, p->attempt);
+		return -1;
+	}
+	return 0;
+}
+
 /* Writes `p` and the nodes whose load or state changed. */
 static int commit(const struct view *v, struct nodeset *ns, struct outcome *o,
 		  const struct proc_row *p)
@@ -606,16 +631,9 @@ int proc_started(const struct view *v, const struct cmd *c, struct outcome *o)
 	struct proc_row p;
 	int rv;
 
-	rv = proc_get(v, s->pid, &p);
-	if (rv == ERR_NOTFOUND)
-		return outcome_reject(o, ERR_NOTFOUND, "no process %llu",
-				      (unsigned long long)s->pid);
+	rv = load_proc(v, o, s->pid, s->attempt, &p);
 	if (rv != 0)
-		return rv;
-	if (s->attempt != p.attempt)
-		return outcome_reject(o, ERR_CONFLICT,
-				      "process %llu attempt %u is not current (attempt %u is)",
-				      (unsigned long long)s->pid, s->attempt, p.attempt);
+		return rv < 0 ? 0 : rv;
 	if (c->origin != p.node)
 		return outcome_reject(
 			o, ERR_CONFLICT,
@@ -650,12 +668,9 @@ int proc_output(const struct view *v, const struct cmd *c, struct outcome *o)
 	if (s->stream != STREAM_STDOUT && s->stream != STREAM_STDERR)
 		return outcome_reject(o, ERR_INVALID, "process %llu: unknown stream %d",
 				      (unsigned long long)s->pid, s->stream);
-	rv = proc_get(v, s->pid, &p);
-	if (rv == ERR_NOTFOUND)
-		return outcome_reject(o, ERR_NOTFOUND, "no process %llu",
-				      (unsigned long long)s->pid);
+	rv = load_proc(v, o, s->pid, 0, &p);
 	if (rv != 0)
-		return rv;
+		return rv < 0 ? 0 : rv;
 	/* Output of an earlier attempt, or arriving after the end, is still
 	 * what the program wrote: kept. A future attempt cannot have any. */
 	if (s->attempt == 0 || s->attempt > p.attempt)
@@ -702,16 +717,9 @@ int proc_exited(const struct view *v, const struct cmd *c, struct outcome *o)
 	struct proc_row p;
 	int rv;
 
-	rv = proc_get(v, s->pid, &p);
-	if (rv == ERR_NOTFOUND)
-		return outcome_reject(o, ERR_NOTFOUND, "no process %llu",
-				      (unsigned long long)s->pid);
+	rv = load_proc(v, o, s->pid, s->attempt, &p);
 	if (rv != 0)
-		return rv;
-	if (s->attempt != p.attempt)
-		return outcome_reject(o, ERR_CONFLICT,
-				      "process %llu attempt %u is not current (attempt %u is)",
-				      (unsigned long long)s->pid, s->attempt, p.attempt);
+		return rv < 0 ? 0 : rv;
 	if (proc_is_ended(p.state)) {
 		/* A repeated observation of the same end: nothing changes. */
 		pack_state(o, &p);
@@ -744,12 +752,9 @@ int proc_kill(const struct view *v, const struct cmd *c, struct outcome *o)
 	struct proc_row p;
 	int rv;
 
-	rv = proc_get(v, s->pid, &p);
-	if (rv == ERR_NOTFOUND)
-		return outcome_reject(o, ERR_NOTFOUND, "no process %llu",
-				      (unsigned long long)s->pid);
+	rv = load_proc(v, o, s->pid, 0, &p);
 	if (rv != 0)
-		return rv;
+		return rv < 0 ? 0 : rv;
 	if (s->signal < 1 || s->signal > 64)
 		return outcome_reject(o, ERR_INVALID, "process %llu: invalid signal %d",
 				      (unsigned long long)s->pid, (int)s->signal);
@@ -785,16 +790,9 @@ int proc_lost(const struct view *v, const struct cmd *c, struct outcome *o)
 	struct proc_row p;
 	int rv;
 
-	rv = proc_get(v, s->pid, &p);
-	if (rv == ERR_NOTFOUND)
-		return outcome_reject(o, ERR_NOTFOUND, "no process %llu",
-				      (unsigned long long)s->pid);
+	rv = load_proc(v, o, s->pid, s->attempt, &p);
 	if (rv != 0)
-		return rv;
-	if (s->attempt != p.attempt)
-		return outcome_reject(o, ERR_CONFLICT,
-				      "process %llu attempt %u is not current (attempt %u is)",
-				      (unsigned long long)s->pid, s->attempt, p.attempt);
+		return rv < 0 ? 0 : rv;
 	if (proc_is_ended(p.state)) {
 		pack_state(o, &p);
 		return 0;
