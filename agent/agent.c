@@ -424,6 +424,16 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 	rv = uv_loop_init(&a->loop);
 	if (rv != 0)
 		return ERR_INTERNAL;
+	/* Before raft starts: replaying the log and restoring a snapshot
+	 * already schedule the reconciler and the batch flush. */
+	uv_check_init(&a->loop, &m->flush);
+	m->flush.data = a;
+	uv_idle_init(&a->loop, &m->reconcile_soon);
+	m->reconcile_soon.data = a;
+	uv_timer_init(&a->loop, &m->tick);
+	m->tick.data = a;
+	uv_timer_init(&a->loop, &m->stop_guard);
+	m->stop_guard.data = a;
 	rv = setup_identity(a, &bootstrap);
 	if (rv != 0)
 		return rv;
@@ -489,14 +499,6 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 		return rv;
 	}
 
-	uv_check_init(&a->loop, &m->flush);
-	m->flush.data = a;
-	uv_idle_init(&a->loop, &m->reconcile_soon);
-	m->reconcile_soon.data = a;
-	uv_timer_init(&a->loop, &m->tick);
-	m->tick.data = a;
-	uv_timer_init(&a->loop, &m->stop_guard);
-	m->stop_guard.data = a;
 	uv_timer_start(&m->tick, on_tick, AGENT_TICK_MS, AGENT_TICK_MS);
 	uv_signal_init(&a->loop, &m->sigterm);
 	uv_signal_init(&a->loop, &m->sigint);
@@ -576,7 +578,6 @@ static void close_all(struct agent *a)
 		return;
 	m->closing_started = true;
 	submit__fail_all(a, ERR_CANCELED);
-	submit__release_held(a);
 	reconcile__close(a);
 	uv_close((uv_handle_t *)&m->flush, on_handle_closed);
 	uv_close((uv_handle_t *)&m->reconcile_soon, on_handle_closed);

@@ -179,6 +179,9 @@ static void wait_read(struct http_req *r, struct store_txn *t)
 	size_t i;
 	int rv;
 
+	/* Not applied here yet (a write forwarded to the leader): keep waiting. */
+	if (t->index < s->index)
+		return;
 	/* Still running? (Keep waiting: the watch calls again.) */
 	for (i = 0; i < s->n; i++) {
 		uint8_t key[PROC_KEY_LEN];

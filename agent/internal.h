@@ -86,7 +86,6 @@ struct agent_impl {
 	char http_url[96]; /* "http://IP:PORT", for LOGOS_ADDR */
 	char leader_http[64];
 	char leader_name[64];
-	void *held; /* forwarded results waiting for this replica (submit.c) */
 	bool closing_started;
 	int handles_to_close;
 };
@@ -103,8 +102,6 @@ int agent__parse_token(const char *token, uint8_t secret[TRANSPORT_SECRET_LEN]);
 /* submit.c */
 void submit__flush(uv_check_t *h);
 void submit__fail_all(struct agent *a, int status);
-/* Answers every held forwarded result now (on stop). */
-void submit__release_held(struct agent *a);
 /* The leader's HTTP address (from the nodes table), or NULL. */
 const char *submit__leader_http(struct agent *a);
 

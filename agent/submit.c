@@ -184,102 +184,6 @@ static void enqueue(struct agent *a, struct pending *p)
 	}
 }
 
-/*
- * A forwarded command's result, held until this replica has applied its
- * index: whoever wrote through this node then reads its own write here.
- */
-struct held {
-	struct held *next, *prev; /* in impl(a)->held */
-	struct pending *p;
-	struct agent_result r;
-	struct buf copy; /* message then result */
-	struct agent_watch watch;
-	uv_timer_t timer;
-	bool done;
-};
-
-static void held_closed(uv_handle_t *h)
-{
-	struct held *hd = h->data;
-
-	buf_release(&hd->copy);
-	free(hd);
-}
-
-static void held_release(struct held *hd)
-{
-	if (hd->done)
-		return;
-	hd->done = true;
-	if (hd->prev != NULL)
-		hd->prev->next = hd->next;
-	else
-		impl(hd->p->a)->held = hd->next;
-	if (hd->next != NULL)
-		hd->next->prev = hd->prev;
-	agent_watch_remove(hd->p->a, &hd->watch);
-	uv_timer_stop(&hd->timer);
-	hd->p->cb(hd->p->arg, &hd->r);
-	pending_free(hd->p);
-	uv_close((uv_handle_t *)&hd->timer, held_closed);
-}
-
-static void on_held_watch(struct agent_watch *w, uint64_t applied)
-{
-	struct held *hd = w->data;
-
-	if (applied >= hd->r.index)
-		held_release(hd);
-}
-
-static void on_held_timeout(uv_timer_t *t)
-{
-	held_release(t->data);
-}
-
-static void deliver(struct pending *p, const struct agent_result *r)
-{
-	struct agent *a = p->a;
-	struct held *hd;
-
-	if (r->status != 0 || store_applied_index(&a->store) >= r->index || a->stopping ||
-	    (hd = calloc(1, sizeof *hd)) == NULL) {
-		p->cb(p->arg, r);
-		pending_free(p);
-		return;
-	}
-	hd->p = p;
-	hd->r = *r;
-	buf_init(&hd->copy);
-	if (buf_append(&hd->copy, r->message, r->message_len) != 0 ||
-	    buf_append(&hd->copy, r->result, r->result_len) != 0) {
-		buf_release(&hd->copy);
-		free(hd);
-		p->cb(p->arg, r);
-		pending_free(p);
-		return;
-	}
-	hd->r.message = r->message_len ? (const char *)hd->copy.data : NULL;
-	hd->r.result = r->result_len ? hd->copy.data + r->message_len : NULL;
-	hd->r.leader_http = NULL;
-	hd->next = impl(a)->held;
-	if (hd->next != NULL)
-		hd->next->prev = hd;
-	impl(a)->held = hd;
-	hd->watch.cb = on_held_watch;
-	hd->watch.data = hd;
-	agent_watch_add(a, &hd->watch);
-	uv_timer_init(&a->loop, &hd->timer);
-	hd->timer.data = hd;
-	uv_timer_start(&hd->timer, on_held_timeout, AGENT_FORWARD_TIMEOUT_MS, 0);
-}
-
-void submit__release_held(struct agent *a)
-{
-	while (impl(a)->held != NULL)
-		held_release(impl(a)->held);
-}
-
 /* The leader's answer to a forwarded command. */
 static void on_forwarded(void *arg, int status, int http_status, const void *body, size_t len)
 {
@@ -323,7 +227,12 @@ static void on_forwarded(void *arg, int status, int http_status, const void *bod
 		r.result = result;
 		r.result_len = rlen;
 	}
-	deliver(p, &r);
+	/* Answered at once, not when this follower has applied it too: its
+	 * linearizable reads wait for the leader's applied index anyway
+	 * (agent_read), and waiting for the next heartbeat to carry the commit
+	 * here would add its interval to every forwarded write. */
+	p->cb(p->arg, &r);
+	pending_free(p);
 	free(result);
 	json_decref(j);
 }

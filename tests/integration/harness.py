@@ -109,7 +109,7 @@ class Agent:
         args = [LOGOSD, "--name", self.name, "--data-dir", self.dir,
                 "--raft", self.raft, "--http", self.http,
                 "--election-timeout", "600", "--heartbeat", "60",
-                "--down-after", str(self.cluster.down_after)] + list(extra)
+                "--down-after", str(self.cluster.down_after)] + self.cluster.extra + list(extra)
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
@@ -145,9 +145,10 @@ class Agent:
 class Cluster:
     """n agents: the first bootstraps (--init), the others join it."""
 
-    def __init__(self, n=3, down_after=3000):
+    def __init__(self, n=3, down_after=3000, extra=()):
         self.root = tempfile.mkdtemp(prefix="logos-it-")
         self.down_after = down_after
+        self.extra = list(extra)  # flags for every agent
         self.agents = []
         first = Agent(self, "h1")
         self.agents.append(first)

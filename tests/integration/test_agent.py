@@ -325,6 +325,30 @@ def test_removed_node_leaves_raft(make):
     assert r.status == 200, r
 
 
+def test_restart_from_a_snapshot(make):
+    # Snapshots every 64 entries: a restarted follower loads one, replays the
+    # rest (with effects addressed to it), and catches up.
+    c = make(3, extra=["--snapshot-threshold", "64"])
+    leader = c.leader()
+    f = [a for a in c.agents if a is not leader][0]
+    r = leader.api("POST", "/v1/procs", {"argv": ["/bin/sleep", "600"], "node": f.name,
+                                         "restart": "always"})
+    pid = r.json()["pids"][0]
+    wait_for("the process to run", lambda: proc(leader, pid)["state"] == "running")
+    for i in range(150):
+        assert leader.api("PUT", "/v1/files/s/%d" % (i % 10), "v%d" % i).status == 200
+    f.kill(signal.SIGTERM)
+    for i in range(150):
+        assert leader.api("PUT", "/v1/files/t/%d" % (i % 10), "w%d" % i).status == 200
+    f.start()
+    wait_for("the follower to come back", f.ready)
+    c.converged(timeout=60)
+    assert f.alive()
+    # Its process was stopped with it; the next attempt runs there again.
+    wait_for("the next attempt", lambda: proc(leader, pid)["attempt"] >= 2
+             and proc(leader, pid)["state"] == "running")
+
+
 def test_sigterm_hands_leadership_over(make):
     c = make(3)
     leader = c.leader()
@@ -432,6 +456,7 @@ if __name__ == "__main__":
         test_lost_voter_is_replaced_by_a_standby,
         test_join_right_after_init_gets_its_own_id,
         test_removed_node_leaves_raft,
+        test_restart_from_a_snapshot,
         test_sigterm_hands_leadership_over,
         test_sigterm_stops_a_leader_that_lost_its_quorum,
         test_raft_port_rejects_peers_without_the_secret,
