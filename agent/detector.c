@@ -81,7 +81,7 @@ static void submit_node(struct agent *a, struct seen *s, uint32_t type)
 	s->inflight = true;
 	logger_warn(&a->lg, "node=%llu %s", (unsigned long long)s->id,
 		    type == CMD_NODE_DOWN ? "silent: marking down" : "heard from: marking up");
-	if (agent_submit(a, &c, on_node_cmd, nc) != 0) {
+	if (agent_submit_leader(a, &c, on_node_cmd, nc) != 0) {
 		s->inflight = false;
 		free(nc);
 	}
@@ -144,6 +144,13 @@ static void role_of(void *arg, uint64_t id, const char *addr, int role)
 
 	if (role == CONSENSUS_VOTER)
 		r->voters++;
+	if (id == r->a->id) {
+		/* The leader is up by definition, whatever its row says. */
+		r->healthy++;
+		if (role == CONSENSUS_VOTER)
+			r->voters_up++;
+		return;
+	}
 	if (!node_healthy(r->t, id)) {
 		if (role == CONSENSUS_VOTER && r->lost_voter == 0)
 			r->lost_voter = id;
@@ -253,6 +260,25 @@ static void remove_from_raft(struct agent *a, uint64_t id)
 	}
 }
 
+static void on_self_up(void *arg, const struct agent_result *r)
+{
+	struct agent *a = arg;
+
+	impl(a)->self_up_inflight = false;
+}
+
+static void mark_self_up(struct agent *a)
+{
+	struct cmd c;
+
+	memset(&c, 0, sizeof c);
+	c.type = CMD_NODE_UP;
+	c.u.node.node = a->id;
+	impl(a)->self_up_inflight = true;
+	if (agent_submit_leader(a, &c, on_self_up, a) != 0)
+		impl(a)->self_up_inflight = false;
+}
+
 static void leader_tick(struct agent *a)
 {
 	struct agent_impl *m = impl(a);
@@ -264,11 +290,14 @@ static void leader_tick(struct agent *a)
 	bool self_found = false;
 	uint64_t now = uv_now(&a->loop);
 
-	if (!m->was_leader) {
-		/* New leader: everyone gets a fresh grace period. */
+	if (!m->was_leader || now - m->last_tick > 4 * AGENT_TICK_MS) {
+		/* A new leader, or one whose loop did not run for a while (it was
+		 * stopped, or starved): it heard nobody meanwhile, which says
+		 * nothing about them. Everyone gets a fresh grace period. */
 		m->seen.len = 0;
 		m->was_leader = true;
 	}
+	m->last_tick = now;
 	if (store_read(&a->store, &t) != 0)
 		return;
 	if (store_iter_init(&it, &t, STORE_NODES, NULL, 0, STORE_AT_LATEST) == 0) {
@@ -278,6 +307,10 @@ static void leader_tick(struct agent *a)
 				continue;
 			if (row.id == a->id) {
 				self_found = true;
+				/* Marked down by an earlier leader while this node was
+				 * unreachable: it leads now, so it is up. */
+				if (row.state == NODE_STATE_DOWN && !m->self_up_inflight)
+					mark_self_up(a);
 				continue;
 			}
 			if (row.state == NODE_STATE_LEFT) {

@@ -27,6 +27,7 @@ struct pending {
 	uint64_t request_id;
 	agent_result_cb cb;
 	void *arg;
+	bool leader_only; /* never forwarded (agent_submit_leader) */
 	struct buf bytes; /* the encoded command */
 };
 
@@ -79,6 +80,8 @@ struct agent_impl {
 	bool was_leader;
 	bool self_registering;
 	bool role_changing;
+	bool self_up_inflight;
+	uint64_t last_tick; /* uv_now of the last leader tick */
 	/* Housekeeping. */
 	uv_timer_t tick;
 	uv_timer_t stop_guard; /* bounds the leadership transfer on stop */
@@ -102,6 +105,13 @@ int agent__parse_token(const char *token, uint8_t secret[TRANSPORT_SECRET_LEN]);
 /* submit.c */
 void submit__flush(uv_check_t *h);
 void submit__fail_all(struct agent *a, int status);
+/*
+ * agent_submit for decisions only a current leader may make (a node is down,
+ * up): if leadership is lost before the command is proposed, it fails
+ * (ERR_UNAVAILABLE) instead of being forwarded to the new leader, whose own
+ * view decides.
+ */
+int agent_submit_leader(struct agent *a, struct cmd *c, agent_result_cb cb, void *arg);
 /* The leader's HTTP address (from the nodes table), or NULL. */
 const char *submit__leader_http(struct agent *a);
 

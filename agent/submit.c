@@ -120,7 +120,10 @@ void submit__flush(uv_check_t *h)
 			/* Leadership moved while these waited: forward them. */
 			while ((p = m->queue) != NULL) {
 				m->queue = p->next;
-				forward(p);
+				if (p->leader_only)
+					fail(p, ERR_UNAVAILABLE, submit__leader_http(a));
+				else
+					forward(p);
 			}
 			break;
 		}
@@ -273,7 +276,7 @@ static int submit_bytes(struct agent *a, struct pending *p)
 	return 0;
 }
 
-int agent_submit(struct agent *a, struct cmd *c, agent_result_cb cb, void *arg)
+static int submit(struct agent *a, struct cmd *c, agent_result_cb cb, void *arg, bool leader_only)
 {
 	struct pending *p;
 	int rv;
@@ -295,13 +298,28 @@ int agent_submit(struct agent *a, struct cmd *c, agent_result_cb cb, void *arg)
 	p->request_id = c->request_id;
 	p->cb = cb;
 	p->arg = arg;
+	p->leader_only = leader_only;
 	buf_init(&p->bytes);
 	rv = cmd_encode(c, &p->bytes);
 	if (rv != 0) {
 		pending_free(p);
 		return rv;
 	}
+	if (leader_only && !consensus_is_leader(&a->consensus)) {
+		pending_free(p);
+		return ERR_NOTLEADER;
+	}
 	return submit_bytes(a, p);
+}
+
+int agent_submit(struct agent *a, struct cmd *c, agent_result_cb cb, void *arg)
+{
+	return submit(a, c, cb, arg, false);
+}
+
+int agent_submit_leader(struct agent *a, struct cmd *c, agent_result_cb cb, void *arg)
+{
+	return submit(a, c, cb, arg, true);
 }
 
 int agent_forwarded(struct agent *a, const void *bytes, size_t len, agent_result_cb cb, void *arg)

@@ -15,7 +15,6 @@
 #include "services/proc_internal.h"
 
 /* Voters the cluster wants before new nodes join as standbys (DESIGN §5). */
-#define NODES_VOTERS 3
 
 /* Rows */
 
@@ -263,8 +262,10 @@ int node_join(const struct view *v, const struct cmd *c, struct outcome *o)
 	row.name = s->name;
 	row.raft_addr = s->raft_addr;
 	row.http_addr = s->http_addr;
-	/* The leader assigns roles later (node.role); this is the default. */
-	row.role = j.voters < NODES_VOTERS ? ROLE_VOTER : ROLE_STANDBY;
+	/* The first node bootstraps raft as its only voter. Any other joins
+	 * raft as a standby, and the leader records its promotion with
+	 * node.role: the table says what raft's configuration says. */
+	row.role = j.voters == 0 ? ROLE_VOTER : ROLE_STANDBY;
 	row.state = NODE_STATE_UP;
 	row.joined_ms = c->time_ms;
 	row.load = w.done;

@@ -39,6 +39,14 @@ EXTRA_DIST += scripts/check-format
 TESTS += tests/integration/test_agent.py
 EXTRA_DIST += tests/integration/harness.py tests/integration/test_agent.py
 
+# The fault tier (reliability.md (b) F1 F3 F5 F7 F12): five real agents in
+# network namespaces (loopback without root) under partitions, kill -9,
+# SIGSTOP, cold restarts and a full disk; histories checked for
+# linearizability, queue delivery, convergence and leader recovery.
+TESTS += tests/integration/faults.py
+EXTRA_DIST += tests/integration/faults.py tests/integration/checker.py \
+	tests/integration/netns.py
+
 # The shell, `logos`, against real agents (DESIGN §1).
 TESTS += tests/integration/test_shell.py
 EXTRA_DIST += tests/integration/test_shell.py

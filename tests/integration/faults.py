@@ -20,6 +20,7 @@ restarts, a full disk); afterwards the faults heal and checker.py checks:
   LOGOS_FAULTS_SEED=<n>                the schedule's seed (printed per run)
   LOGOS_FAULTS_KEEP=<dir>              keep the agents' logs of failed scenarios there
   LOGOS_FAULTS_AGENT_ARGS="..."        more logosd flags (e.g. --log-level debug)
+  LOGOS_FAULTS_NO_NETNS=1              the loopback fallback even as root
 
 Without root or network namespaces it says so and runs the kill and stop
 scenarios on 127.0.0.1.
@@ -733,8 +734,10 @@ SCENARIOS = [
     ("isolate_leader", sc_isolate_leader, True, True),
     ("split_majority_minority", sc_split, True, True),
     ("kill9", sc_kill9, False, True),
-    ("pause", sc_pause, False, True),
-    ("pause_short", sc_pause_short, False, True),
+    # Pauses run in --long only until the stall of KNOWN_BUGS is understood:
+    # a CI run must not depend on whether it shows up.
+    ("pause", sc_pause, False, False),
+    ("pause_short", sc_pause_short, False, False),
     ("cold_restart", sc_cold_restart, False, True),
     ("disk_full", sc_disk_full, False, True),
     ("bridge_and_one_way", sc_bridge, True, False),
@@ -743,11 +746,13 @@ SCENARIOS = [
 
 # Scenarios that show an agent bug, skipped until it is fixed: name -> reason.
 KNOWN_BUGS = {
-    "pause": "SIGSTOP longer than --down-after: the resumed, deposed leader marks every "
-             "other node down and those commands commit; a later leader whose own row is "
-             "'down' demotes itself to standby ('role node=N to=standby' on the leader N), "
-             "after which no agent applies past one index (applied < commit on all five) and "
-             "no write commits (I6). LOGOS_FAULTS_KNOWN=1 runs it.",
+    "partition_kill_pause": "after a SIGSTOP of the leader (1.5 s, within --down-after, "
+             "every node voter/up) plus an isolated follower, every agent stops applying "
+             "at one index (applied=1545, commit 1563-1566 on all five, leader h2 term 11) "
+             "and no write commits within 10 s (I6). It was also seen in 'pause' (SIGSTOP "
+             "longer than --down-after), together with a deposed leader's node.down commands "
+             "being committed and a leader demoting itself, both fixed since. "
+             "LOGOS_FAULTS_KNOWN=1 runs it.",
 }
 
 
@@ -842,6 +847,8 @@ def main():
     if removed:
         print("removed leftovers of earlier runs: %s" % removed)
     ok, why = netns.available()
+    if os.environ.get("LOGOS_FAULTS_NO_NETNS"):
+        ok, why = False, "LOGOS_FAULTS_NO_NETNS is set"
     if not ok:
         print("network namespaces unavailable (%s): falling back to 127.0.0.1 with kill and "
               "stop faults only" % why)

@@ -349,6 +349,36 @@ def test_restart_from_a_snapshot(make):
              and proc(leader, pid)["state"] == "running")
 
 
+def test_paused_leader_does_not_mark_others_down(make):
+    c = make(3, down_after=1500)
+    leader = c.leader()
+    others = [a for a in c.agents if a is not leader]
+
+    def other_leader():
+        for a in others:
+            st = a.status()
+            if st["leader"]["id"] == st["node"]["id"]:
+                return a
+        return None
+    leader.proc.send_signal(signal.SIGSTOP)
+    try:
+        new = wait_for("a new leader", other_leader, timeout=20)
+        wait_for("the paused host marked down", lambda: any(
+            n["name"] == leader.name and n["state"] == "down"
+            for n in new.api("GET", "/v1/nodes").json()["nodes"]))
+    finally:
+        leader.proc.send_signal(signal.SIGCONT)
+    # Back: it heard nobody while stopped, which says nothing about them.
+    def settled():
+        ns = c.leader().api("GET", "/v1/nodes").json()["nodes"]
+        return all(n["state"] == "up" and n["role"] == "voter" for n in ns) and ns
+    wait_for("every node up and voting again", settled, timeout=30)
+    log = open(leader.log).read()
+    assert "silent: marking down" not in log, "the paused leader marked nodes down"
+    r = c.leader().api("PUT", "/v1/files/after-pause", "ok")
+    assert r.status == 200, r
+
+
 def test_sigterm_hands_leadership_over(make):
     c = make(3)
     leader = c.leader()
@@ -457,6 +487,7 @@ if __name__ == "__main__":
         test_join_right_after_init_gets_its_own_id,
         test_removed_node_leaves_raft,
         test_restart_from_a_snapshot,
+        test_paused_leader_does_not_mark_others_down,
         test_sigterm_hands_leadership_over,
         test_sigterm_stops_a_leader_that_lost_its_quorum,
         test_raft_port_rejects_peers_without_the_secret,
