@@ -645,7 +645,7 @@ def sc_pause(c, rng, long):
 def sc_pause_short(c, rng, long):
     """F5 within --down-after: SIGSTOP of the leader (and once of a follower)
     for 1.0-1.6 s, longer than the election timeout (600 ms) but shorter than
-    --down-after (2 s), so no node is marked down (see KNOWN_BUGS["pause"])."""
+    --down-after (2 s), so no node is marked down (sc_pause covers longer ones)."""
     for r in range(_rounds(long, 4, 10)):
         ld = c.leader()
         v = ld if r != 1 else rng.choice([a for a in c.agents if a is not ld])
@@ -699,7 +699,7 @@ def sc_partition_kill(c, rng, long):
         ld.stop()
         c.net.isolate(rng.choice([a for a in c.agents if a is not ld]).i)
         log("SIGSTOP leader %s and isolate a follower" % ld.name)
-        time.sleep(1.5)  # within --down-after: see KNOWN_BUGS["pause"]
+        time.sleep(1.5)  # within --down-after
         ld.cont()
         c.net.heal_all()
         c.await_leader(LEADER_BOUND, "SIGCONT and heal")
