@@ -27,34 +27,23 @@
 #define NODE_ID_FILE "node-id"
 #define TOKEN_FILE   "join-token"
 
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
+/* Decodes exactly 2 * n lower- or upper-case hex digits into `out`. */
 static int unhex(const char *s, uint8_t *out, size_t n)
 {
-	size_t i;
+	size_t len;
 
-	if (strlen(s) != 2 * n)
+	if (strlen(s) != 2 * n || sodium_hex2bin(out, n, s, 2 * n, NULL, &len, NULL) != 0 ||
+	    len != n)
 		return ERR_INVALID;
-	for (i = 0; i < 2 * n; i++) {
-		char c = s[i];
-		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-		if (v < 0)
-			return ERR_INVALID;
-		if (i % 2 == 0)
-			out[i / 2] = (uint8_t)(v << 4);
-		else
-			out[i / 2] |= (uint8_t)v;
-	}
 	return 0;
+}
+
+void agent__secret_header(const struct agent *a, char out[AGENT_SECRET_HEADER_LEN])
+{
+	char hexs[2 * TRANSPORT_SECRET_LEN + 1];
+
+	sodium_bin2hex(hexs, sizeof hexs, a->secret, sizeof a->secret);
+	snprintf(out, AGENT_SECRET_HEADER_LEN, "X-Logos-Secret: %s\r\n", hexs);
 }
 
 int agent__parse_token(const char *token, uint8_t secret[TRANSPORT_SECRET_LEN])
@@ -368,7 +357,7 @@ static int setup_identity(struct agent *a, bool *bootstrap)
 			     cfg->data_dir);
 		return ERR_NOTFOUND;
 	}
-	hex(a->secret, sizeof a->secret, token);
+	sodium_bin2hex(token, sizeof token, a->secret, sizeof a->secret);
 	snprintf(text, sizeof text, "%llu\n", (unsigned long long)a->id);
 	if (write_file(cfg->data_dir, TOKEN_FILE, token) != 0 ||
 	    write_file(cfg->data_dir, NODE_ID_FILE, text) != 0) {
@@ -511,7 +500,7 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 		    a->cfg.data_dir);
 	if (bootstrap) {
 		char token[2 * TRANSPORT_SECRET_LEN + 1];
-		hex(a->secret, sizeof a->secret, token);
+		sodium_bin2hex(token, sizeof token, a->secret, sizeof a->secret);
 		printf("logos: new cluster; this host is node 1 (%s)\n"
 		       "API: http://%s   data: %s\n"
 		       "To add a host, run on it (with its own addresses):\n"
@@ -529,13 +518,6 @@ int agent_run(struct agent *a)
 {
 	uv_run(&a->loop, UV_RUN_DEFAULT);
 	return a->exit_status;
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-	struct agent *a = h->data;
-
-	impl(a)->handles_to_close--;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -579,13 +561,12 @@ static void close_all(struct agent *a)
 	m->closing_started = true;
 	submit__fail_all(a, ERR_CANCELED);
 	reconcile__close(a);
-	uv_close((uv_handle_t *)&m->flush, on_handle_closed);
-	uv_close((uv_handle_t *)&m->reconcile_soon, on_handle_closed);
-	uv_close((uv_handle_t *)&m->tick, on_handle_closed);
-	uv_close((uv_handle_t *)&m->sigterm, on_handle_closed);
-	uv_close((uv_handle_t *)&m->sigint, on_handle_closed);
-	uv_close((uv_handle_t *)&m->stop_guard, on_handle_closed);
-	m->handles_to_close = 6;
+	uv_close((uv_handle_t *)&m->flush, NULL);
+	uv_close((uv_handle_t *)&m->reconcile_soon, NULL);
+	uv_close((uv_handle_t *)&m->tick, NULL);
+	uv_close((uv_handle_t *)&m->sigterm, NULL);
+	uv_close((uv_handle_t *)&m->sigint, NULL);
+	uv_close((uv_handle_t *)&m->stop_guard, NULL);
 	if (a->http != NULL)
 		http_stop(a->http, on_http_stopped, a);
 	else

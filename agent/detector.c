@@ -340,14 +340,13 @@ static void on_heartbeat_sent(void *arg, int status, int http_status, const void
 
 static void follower_tick(struct agent *a)
 {
-	char headers[128], path[64], secret[2 * TRANSPORT_SECRET_LEN + 1];
+	char headers[AGENT_SECRET_HEADER_LEN], path[64];
 	const char *leader = submit__leader_http(a);
 
 	impl(a)->was_leader = false;
 	if (leader == NULL)
 		return;
-	sodium_bin2hex(secret, sizeof secret, a->secret, sizeof a->secret);
-	snprintf(headers, sizeof headers, "X-Logos-Secret: %s\r\n", secret);
+	agent__secret_header(a, headers);
 	snprintf(path, sizeof path, "/v1/internal/heartbeat?id=%llu", (unsigned long long)a->id);
 	client_request(&a->loop, leader, "POST", path, headers, NULL, 0, HEARTBEAT_TIMEOUT_MS,
 		       on_heartbeat_sent, NULL);

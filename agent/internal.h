@@ -64,7 +64,6 @@ struct agent_impl {
 	struct sm wrapped; /* what consensus drives: the applier plus hooks */
 	/* Leader-side batching. */
 	struct pending *queue, *queue_tail;
-	size_t queue_n, queue_bytes;
 	uv_check_t flush;
 	bool flush_active;
 	/* Reconciler. */
@@ -90,7 +89,6 @@ struct agent_impl {
 	char leader_http[64];
 	char leader_name[64];
 	bool closing_started;
-	int handles_to_close;
 };
 
 static inline struct agent_impl *impl(struct agent *a)
@@ -99,6 +97,12 @@ static inline struct agent_impl *impl(struct agent *a)
 }
 
 /* agent.c */
+/* Size of the header line agent__secret_header writes, NUL included. */
+#define AGENT_SECRET_HEADER_LEN (sizeof "X-Logos-Secret: \r\n" + 2 * TRANSPORT_SECRET_LEN)
+/* Writes "X-Logos-Secret: <hex>\r\n", how agents prove themselves to each
+ * other's internal endpoints. */
+void agent__secret_header(const struct agent *a, char out[AGENT_SECRET_HEADER_LEN]);
+
 /* Decodes a join token (the cluster secret in hex). */
 int agent__parse_token(const char *token, uint8_t secret[TRANSPORT_SECRET_LEN]);
 

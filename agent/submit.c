@@ -163,8 +163,6 @@ void submit__flush(uv_check_t *h)
 		if (n > a->metrics.batch_max)
 			a->metrics.batch_max = n;
 	}
-	m->queue_n = 0;
-	m->queue_bytes = 0;
 }
 
 static void enqueue(struct agent *a, struct pending *p)
@@ -177,8 +175,6 @@ static void enqueue(struct agent *a, struct pending *p)
 	else
 		m->queue = p;
 	m->queue_tail = p;
-	m->queue_n++;
-	m->queue_bytes += p->bytes.len;
 	if (!m->flush_active) {
 		/* After this loop turn's other callbacks: whatever arrived in
 		 * the same turn goes into the same entry. */
@@ -244,16 +240,15 @@ static void forward(struct pending *p)
 {
 	struct agent *a = p->a;
 	const char *leader = submit__leader_http(a);
-	char headers[128], secret[2 * TRANSPORT_SECRET_LEN + 1];
+	char headers[128], secret[AGENT_SECRET_HEADER_LEN];
 	int rv;
 
 	if (leader == NULL || consensus_is_leader(&a->consensus)) {
 		fail(p, ERR_UNAVAILABLE, NULL);
 		return;
 	}
-	sodium_bin2hex(secret, sizeof secret, a->secret, sizeof a->secret);
-	snprintf(headers, sizeof headers,
-		 "X-Logos-Secret: %s\r\nContent-Type: application/octet-stream\r\n", secret);
+	agent__secret_header(a, secret);
+	snprintf(headers, sizeof headers, "%sContent-Type: application/octet-stream\r\n", secret);
 	rv = client_request(&a->loop, leader, "POST", "/v1/internal/propose", headers,
 			    p->bytes.data, p->bytes.len, AGENT_FORWARD_TIMEOUT_MS, on_forwarded, p);
 	if (rv != 0) {
@@ -361,8 +356,6 @@ void submit__fail_all(struct agent *a, int status)
 		fail(p, status, NULL);
 	}
 	m->queue_tail = NULL;
-	m->queue_n = 0;
-	m->queue_bytes = 0;
 }
 
 /* Reads. */
@@ -456,7 +449,7 @@ static void on_read_index(void *arg, int status, int http_status, const void *bo
 
 int agent_read(struct agent *a, bool stale, agent_read_cb cb, void *arg)
 {
-	char headers[128], secret[2 * TRANSPORT_SECRET_LEN + 1];
+	char headers[AGENT_SECRET_HEADER_LEN];
 	struct read_req *r;
 	const char *leader;
 	int rv;
@@ -490,8 +483,7 @@ int agent_read(struct agent *a, bool stale, agent_read_cb cb, void *arg)
 	uv_timer_init(&a->loop, &r->timer);
 	r->timer.data = r;
 	uv_timer_start(&r->timer, on_read_timeout, AGENT_FORWARD_TIMEOUT_MS, 0);
-	sodium_bin2hex(secret, sizeof secret, a->secret, sizeof a->secret);
-	snprintf(headers, sizeof headers, "X-Logos-Secret: %s\r\n", secret);
+	agent__secret_header(a, headers);
 	rv = client_request(&a->loop, leader, "POST", "/v1/internal/read_index", headers, NULL, 0,
 			    AGENT_FORWARD_TIMEOUT_MS, on_read_index, r);
 	if (rv != 0)
