@@ -25,6 +25,7 @@
 
 /* Files in the data directory. */
 #define NODE_ID_FILE "node-id"
+#define RAFT_DIR     "raft"
 #define TOKEN_FILE   "join-token"
 
 /* Decodes exactly 2 * n lower- or upper-case hex digits into `out`. */
@@ -316,7 +317,7 @@ static int join_cluster(struct agent *a, uint64_t *id)
 static int setup_identity(struct agent *a, bool *bootstrap)
 {
 	struct agent_config *cfg = &a->cfg;
-	char text[128], token[2 * TRANSPORT_SECRET_LEN + 1];
+	char text[128], token[2 * TRANSPORT_SECRET_LEN + 1], path[512];
 	int rv;
 
 	*bootstrap = false;
@@ -357,6 +358,12 @@ static int setup_identity(struct agent *a, bool *bootstrap)
 			     cfg->data_dir);
 		return ERR_NOTFOUND;
 	}
+	/* raft's directory exists from before the identity does: see raft_log_lost(). */
+	snprintf(path, sizeof path, "%s/%s", cfg->data_dir, RAFT_DIR);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		logger_error(&a->lg, "cannot create '%s': %s", path, strerror(errno));
+		return ERR_IO;
+	}
 	sodium_bin2hex(token, sizeof token, a->secret, sizeof a->secret);
 	snprintf(text, sizeof text, "%llu\n", (unsigned long long)a->id);
 	if (write_file(cfg->data_dir, TOKEN_FILE, token) != 0 ||
@@ -366,6 +373,33 @@ static int setup_identity(struct agent *a, bool *bootstrap)
 		return ERR_IO;
 	}
 	return 0;
+}
+
+/*
+ * Whether this node's raft log was lost while its identity was kept (its
+ * raft directory removed, or emptied while the state shows applied entries).
+ * Such a node must not take part under the same id: it could vote a second
+ * time in a term it already voted in, and the leader, which remembers what
+ * it had acknowledged, would never send it the entries again (libraft 0.22
+ * stalls on a match index that went backwards). The identity files are
+ * written after the raft directory is created, so a missing directory means
+ * a removed one.
+ */
+static bool raft_log_lost(struct agent *a)
+{
+	char path[600];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/%s", a->cfg.data_dir, RAFT_DIR);
+	if (stat(path, &st) != 0)
+		return errno == ENOENT;
+	if (store_applied_index(&a->store) == 0)
+		return false;
+	snprintf(path, sizeof path, "%s/%s/metadata1", a->cfg.data_dir, RAFT_DIR);
+	if (stat(path, &st) == 0)
+		return false;
+	snprintf(path, sizeof path, "%s/%s/metadata2", a->cfg.data_dir, RAFT_DIR);
+	return stat(path, &st) != 0 && errno == ENOENT;
 }
 
 int agent_init(struct agent *a, const struct agent_config *cfg)
@@ -433,6 +467,18 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 		logger_error(&a->lg, "%s", a->store.errmsg);
 		return rv;
 	}
+	if (!bootstrap && raft_log_lost(a)) {
+		logger_error(&a->lg,
+			     "the raft log of node %llu in '%s/%s' is gone, but its identity is "
+			     "still there: a node that lost its log must not rejoin under the same "
+			     "id (it could vote twice in a term). Remove it from the cluster "
+			     "('logos node remove %llu' on a live member), empty '%s', and join "
+			     "again with --join",
+			     (unsigned long long)a->id, a->cfg.data_dir, RAFT_DIR,
+			     (unsigned long long)a->id, a->cfg.data_dir);
+		store_close(&a->store);
+		return ERR_CORRUPT;
+	}
 	applier_init(&a->applier, &a->store, &a->sm, reconcile__effect, a);
 	m->wrapped.data = a;
 	m->wrapped.apply = wrapped_apply;
@@ -453,7 +499,7 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 			    m->norphans);
 
 	memset(&cc, 0, sizeof cc);
-	snprintf(path, sizeof path, "%s/raft", a->cfg.data_dir);
+	snprintf(path, sizeof path, "%s/%s", a->cfg.data_dir, RAFT_DIR);
 	cc.id = a->id;
 	cc.raft_addr = a->cfg.raft_addr;
 	cc.dir = path;

@@ -4,6 +4,7 @@ HTTP API (DESIGN §6, §7). Run: tests/integration/test_agent.py
 (LOGOS_TEST=substring runs only matching tests)."""
 
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -349,6 +350,29 @@ def test_restart_from_a_snapshot(make):
              and proc(leader, pid)["state"] == "running")
 
 
+def test_node_that_lost_its_raft_log_refuses_to_rejoin(make):
+    # A follower whose raft directory is removed while its identity files
+    # stay must not come back under the same id (it could vote twice in a
+    # term; libraft's leader would never resend what it acknowledged): the
+    # agent exits with an error that says what to do, and the others go on.
+    c = make(3)
+    leader = c.leader()
+    f = [a for a in c.agents if a is not leader][0]
+    for i in range(20):
+        assert leader.api("PUT", "/v1/files/l/%d" % i, "v%d" % i).status == 200
+    f.kill(signal.SIGTERM)
+    shutil.rmtree(os.path.join(f.dir, "raft"))
+    f.start()
+    assert f.proc.wait(timeout=20) != 0
+    text = open(f.log).read()
+    assert "raft log of node" in text and "must not rejoin" in text, text[-2000:]
+    assert leader.api("PUT", "/v1/files/l/after", "x").status == 200
+    # Emptied instead (state kept, raft files gone): refused as well.
+    os.makedirs(os.path.join(f.dir, "raft"))
+    f.start()
+    assert f.proc.wait(timeout=20) != 0
+
+
 def test_paused_leader_does_not_mark_others_down(make):
     c = make(3, down_after=1500)
     leader = c.leader()
@@ -487,6 +511,7 @@ if __name__ == "__main__":
         test_join_right_after_init_gets_its_own_id,
         test_removed_node_leaves_raft,
         test_restart_from_a_snapshot,
+        test_node_that_lost_its_raft_log_refuses_to_rejoin,
         test_paused_leader_does_not_mark_others_down,
         test_sigterm_hands_leadership_over,
         test_sigterm_stops_a_leader_that_lost_its_quorum,
