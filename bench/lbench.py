@@ -424,9 +424,12 @@ def cmd_report(jsonl, machine):
             w("- Rewind of %s changed rows: **%s ms** to the answer of POST /v1/rewind." % (fmt(r["rows"]),
                                                                                           fmt(r["ms"], 1)))
         if r["kind"] == "catchup":
-            w("- Restart catch-up: a follower stopped while %s log entries (%s writes) were committed, restarted: "
-              "applied up to the leader in %.2f s from the restart = **%s entries/s** (%s)." % (
-                  fmt(r["entries"]), fmt(r["writes"]), r["seconds"], fmt(r["rate"]), r.get("note", "")))
+            what = "%s log entries" % fmt(r["entries"])
+            if r.get("commands"):
+                what += " (%s writes)" % fmt(r["commands"])
+            w("- Catch-up, %s: %s applied up to the leader's index in %.2f s from the start of the "
+              "agent = **%s entries/s** (%s)." % (r.get("label", "restarted follower"), what, r["seconds"],
+                                                  fmt(r["rate"]), r.get("note", "")))
     w("")
     rss = [r for r in recs if r["kind"] == "rss"]
     cli = [r for r in recs if r["kind"] == "cli"]
