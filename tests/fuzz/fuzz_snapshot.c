@@ -347,12 +347,32 @@ int main(int argc, char **argv)
 					      0};
 	apply(&c);
 	snap("proc");
+	memset(&c, 0, sizeof c);
+	c.type = CMD_PROC_STARTED;
+	c.u.started = (struct cmd_proc_started){1, 1, 4242};
+	apply(&c);
+	memset(&c, 0, sizeof c);
+	c.type = CMD_PROC_OUTPUT;
+	c.u.output = (struct cmd_proc_output){1, 1, STREAM_STDOUT, 0, {(const uint8_t *)"hi\n", 3}};
+	apply(&c);
+	memset(&c, 0, sizeof c);
+	c.type = CMD_STEP_RECORD;
+	c.u.step = (struct cmd_step_record){1, 1, {"fetch", 5}, 0, {(const uint8_t *)"ok", 2}};
+	apply(&c);
+	memset(&c, 0, sizeof c);
+	c.type = CMD_PROC_EXITED;
+	c.u.exited = (struct cmd_proc_exited){1, 1, 0, 0};
+	apply(&c);
+	snap("proc-ran");
 
 	history(CMD_REWIND, 3);
 	snap("rewound");
 	put("/after", "rewind");
 	history(CMD_COMPACT, 6);
 	snap("compacted");
+	history(CMD_REWIND, 8);
+	history(CMD_COMPACT, 12);
+	snap("rewound-compacted");
 
 	applier_close(&mk.ap);
 	store_close(&g.s);
