@@ -12,8 +12,9 @@
  *   - an accepted restore leaves a store whose applied index, oldest index and
  *     digest are the header's, whose digest recomputed from its rows is that
  *     digest, whose snapshot is byte-for-byte the input (a restore is exact),
- *     and whose recorded digests and as-of reads can be read without error
- *     beyond ERR_RANGE/ERR_NOTFOUND/ERR_CORRUPT.
+ *     whose recorded digests and as-of reads can be read without error
+ *     beyond ERR_RANGE/ERR_NOTFOUND/ERR_CORRUPT, and which can be rewound to
+ *     its oldest index (an error is allowed, a crash or a loop is not).
  *
  * Built and run by scripts/fuzz. Compiled with -DFUZZ_MAKE_CORPUS (and
  * without -fsanitize=fuzzer) it is instead a program that writes the seed
@@ -140,6 +141,31 @@ static void read_history(void)
 	store_read_end(&t);
 }
 
+static int rewind_fn(struct store_txn *t, void *arg)
+{
+	int rv = store_rewind(t, *(uint64_t *)arg);
+
+	if (rv != 0 && rv != ERR_RANGE && rv != ERR_CORRUPT && rv != ERR_FULL && rv != ERR_NOMEM)
+		fail("store_rewind returned an undocumented code");
+	return rv;
+}
+
+/* Rewinds a restored store to its oldest index, as the next applied index:
+ * what the history is for. Damaged history may be reported, never crash or
+ * loop. */
+static void rewind_history(void)
+{
+	uint64_t applied = store_applied_index(&g.s), target = store_oldest_index(&g.s);
+	int rv;
+
+	if (applied >= UINT64_MAX - 1 || target >= applied)
+		return;
+	rv = store_apply(&g.s, applied + 1, rewind_fn, &target);
+	if (rv != 0 && rv != ERR_RANGE && rv != ERR_CORRUPT && rv != ERR_FULL && rv != ERR_NOMEM)
+		fail("store_apply of a rewind returned an undocumented code");
+	take(&g.before);
+}
+
 static void restore_one(const uint8_t *p, size_t n)
 {
 	struct hash128 claimed;
@@ -168,6 +194,7 @@ static void restore_one(const uint8_t *p, size_t n)
 	if (g.before.len != n || memcmp(g.before.data, p, n) != 0)
 		fail("the snapshot of a restored store is not the snapshot restored");
 	read_history();
+	rewind_history();
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
