@@ -384,6 +384,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	build_request(data, size);
 	exchange(REQUEST_MS);
+	if (getenv("FUZZ_VERBOSE") != NULL)
+		fprintf(stderr, "fuzz_http: %.*s -> %d\n",
+			(int)(memchr(g.req.data, '\r', g.req.len)
+				      ? (const uint8_t *)memchr(g.req.data, '\r', g.req.len) -
+						g.req.data
+				      : 0),
+			(const char *)g.req.data, answer_status());
 	check_answer(data, size);
 	return 0;
 }
