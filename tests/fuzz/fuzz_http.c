@@ -14,11 +14,15 @@
  * The harness sends "METHOD TARGET HTTP/1.1", the header lines, Host,
  * "Connection: close" and a Content-Length of the body. "@SECRET@" in a
  * header line becomes the cluster secret in hex, so that the internal
- * endpoints (X-Logos-Secret) are reached too.
+ * endpoints (X-Logos-Secret) are reached too. An input may hold up to four
+ * requests separated by lines "===": they are sent at the same time, each on
+ * its own connection (a long poll and the write that ends it, a follow and
+ * the kill of its process, ...).
  *
- * Each request gets 200 ms of the agent's loop: long polls (watch, recv with
- * wait, follow, ?wait=1) are then abandoned by closing the connection, which
- * exercises the server's clean-up of requests whose client went away.
+ * The requests get 100 ms of the agent's loop: long polls (watch, recv with
+ * wait, follow, ?wait=1) still open then are abandoned by closing the
+ * connection, which exercises the server's clean-up of requests whose client
+ * went away.
  * Properties (any violation abort()s): an answer is a well-formed HTTP/1.1
  * status line; no 5xx but 503; a JSON error answer is an object with string
  * "error" and "message"; the agent keeps running. Memory errors are ASan's
@@ -63,8 +67,9 @@
 #include "common/buf.h"
 #include "services/command.h"
 
-#define REQUEST_MS 200
-#define READY_MS   30000
+#define REQUEST_MS  100
+#define READY_MS    30000
+#define CLIENTS_MAX 4
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -85,21 +90,28 @@ int __wrap_exec_start(struct exec *x, const struct exec_spec *spec)
 	return __real_exec_start(x, &safe);
 }
 
+/* One connection: a request and its answer. */
+struct client {
+	uv_tcp_t tcp;
+	uv_connect_t creq;
+	uv_write_t wreq;
+	bool open, eof;
+	struct buf req;
+	struct buf resp;
+};
+
 static struct {
 	struct agent a;
 	char dir[256];
 	char http_addr[32];
 	char secret_hex[2 * TRANSPORT_SECRET_LEN + 1];
 	struct sockaddr_in sa;
-	/* One request. */
-	uv_tcp_t client;
-	uv_connect_t creq;
-	uv_write_t wreq;
+	/* The requests of one input, each on its own connection. */
+	struct client c[CLIENTS_MAX];
+	size_t nc;
 	uv_timer_t deadline;
-	bool open, eof, expired, connected;
+	bool expired;
 	unsigned nclosing;
-	struct buf req;
-	struct buf resp;
 } g;
 
 static void fail(const char *what)
@@ -129,31 +141,36 @@ static void client_close_cb(uv_handle_t *h)
 	g.nclosing--;
 }
 
-static void client_close(void)
+static void client_close(struct client *c)
 {
-	if (!g.open)
+	if (!c->open)
 		return;
-	g.open = false;
+	c->open = false;
 	g.nclosing++;
-	uv_close((uv_handle_t *)&g.client, client_close_cb);
+	uv_close((uv_handle_t *)&c->tcp, client_close_cb);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
-	if (buf_reserve(&g.resp, 65536) != 0)
+	struct client *c = h->data;
+
+	if (buf_reserve(&c->resp, 65536) != 0)
 		fail("out of memory");
-	b->base = (char *)g.resp.data + g.resp.len;
+	b->base = (char *)c->resp.data + c->resp.len;
 	b->len = 65536;
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
+	struct client *c = s->data;
+
 	if (n < 0) {
-		g.eof = true;
+		c->eof = true;
+		uv_read_stop(s);
 		return;
 	}
-	g.resp.len += (size_t)n;
-	if (g.resp.len > (64u << 20))
+	c->resp.len += (size_t)n;
+	if (c->resp.len > (64u << 20))
 		fail("an answer of more than 64 MiB");
 }
 
@@ -161,17 +178,17 @@ static void write_cb(uv_write_t *w, int status)
 {
 }
 
-static void connect_cb(uv_connect_t *c, int status)
+static void connect_cb(uv_connect_t *req, int status)
 {
-	uv_buf_t b = uv_buf_init((char *)g.req.data, (unsigned)g.req.len);
+	struct client *c = req->data;
+	uv_buf_t b = uv_buf_init((char *)c->req.data, (unsigned)c->req.len);
 
 	if (status != 0) {
 		fprintf(stderr, "fuzz_http: connect to %s: %s\n", g.http_addr, uv_strerror(status));
 		fail("cannot connect to the agent");
 	}
-	g.connected = true;
-	uv_read_start((uv_stream_t *)&g.client, alloc_cb, read_cb);
-	uv_write(&g.wreq, (uv_stream_t *)&g.client, &b, 1, write_cb);
+	uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+	uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -179,35 +196,55 @@ static void on_deadline(uv_timer_t *t)
 	g.expired = true;
 }
 
-/* Sends g.req and collects the answer in g.resp until the agent closes the
- * connection or `ms` pass. */
+static bool all_answered(void)
+{
+	size_t i;
+
+	for (i = 0; i < g.nc; i++)
+		if (!g.c[i].eof)
+			return false;
+	return true;
+}
+
+/* Sends the requests g.c[0..g.nc) at once, each on its own connection, and
+ * collects the answers until the agent closed every connection or `ms`
+ * pass; then closes what is left open (a client going away). */
 static void exchange(uint64_t ms)
 {
-	g.resp.len = 0;
-	g.eof = g.expired = g.connected = false;
-	uv_tcp_init(&g.a.loop, &g.client);
-	g.open = true;
-	if (uv_tcp_connect(&g.creq, &g.client, (struct sockaddr *)&g.sa, connect_cb) != 0)
-		fail("uv_tcp_connect");
+	struct client *c;
+	size_t i;
+
+	g.expired = false;
+	for (i = 0; i < g.nc; i++) {
+		c = &g.c[i];
+		c->resp.len = 0;
+		c->eof = false;
+		uv_tcp_init(&g.a.loop, &c->tcp);
+		c->tcp.data = c->creq.data = c;
+		c->open = true;
+		if (uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&g.sa, connect_cb) != 0)
+			fail("uv_tcp_connect");
+	}
 	uv_timer_start(&g.deadline, on_deadline, ms, 0);
-	while (!g.eof && !g.expired && !g.a.stopping)
+	while (!all_answered() && !g.expired && !g.a.stopping)
 		uv_run(&g.a.loop, UV_RUN_ONCE);
 	uv_timer_stop(&g.deadline);
 	if (g.a.stopping)
 		fail("the agent stopped");
-	client_close();
+	for (i = 0; i < g.nc; i++)
+		client_close(&g.c[i]);
 	while (g.nclosing > 0)
 		uv_run(&g.a.loop, UV_RUN_ONCE);
 }
 
-/* The status of the answer in g.resp, 0 if none, -1 if malformed. */
-static int answer_status(void)
+/* The status of the answer in c->resp, 0 if none, -1 if malformed. */
+static int answer_status(const struct client *c)
 {
-	const char *p = (const char *)g.resp.data;
+	const char *p = (const char *)c->resp.data;
 
-	if (g.resp.len == 0)
+	if (c->resp.len == 0)
 		return 0;
-	if (g.resp.len < 13 || memcmp(p, "HTTP/1.1 ", 9) != 0 || !isdigit((unsigned char)p[9]) ||
+	if (c->resp.len < 13 || memcmp(p, "HTTP/1.1 ", 9) != 0 || !isdigit((unsigned char)p[9]) ||
 	    !isdigit((unsigned char)p[10]) || !isdigit((unsigned char)p[11]) || p[12] != ' ')
 		return -1;
 	return (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
@@ -224,66 +261,66 @@ static bool header_has(const char *p, const char *end, const char *text)
 	return false;
 }
 
-static void dump_and_fail(const char *what, const uint8_t *in, size_t inlen)
+static void dump_and_fail(const struct client *c, const char *what)
 {
-	fprintf(stderr, "fuzz_http: request:\n%.*s\nfuzz_http: answer:\n%.*s\n", (int)g.req.len,
-		(const char *)g.req.data, (int)(g.resp.len > 4096 ? 4096 : g.resp.len),
-		(const char *)g.resp.data);
+	fprintf(stderr, "fuzz_http: request:\n%.*s\nfuzz_http: answer:\n%.*s\n", (int)c->req.len,
+		(const char *)c->req.data, (int)(c->resp.len > 4096 ? 4096 : c->resp.len),
+		(const char *)c->resp.data);
 	fail(what);
 }
 
-/* Checks the answer in g.resp. */
-static void check_answer(const uint8_t *in, size_t inlen)
+/* Checks the answer in c->resp. */
+static void check_answer(const struct client *c)
 {
-	const char *p = (const char *)g.resp.data, *head_end, *body;
-	int status = answer_status();
+	const char *p = (const char *)c->resp.data, *head_end, *body;
+	int status = answer_status(c);
 	json_t *j, *e, *m;
 	size_t blen;
 
 	if (status == 0)
 		return; /* abandoned long poll, or closed without an answer */
 	if (status < 0)
-		dump_and_fail("malformed status line", in, inlen);
+		dump_and_fail(c, "malformed status line");
 	if (status >= 500 && status != 503)
-		dump_and_fail("a 5xx answer other than 503", in, inlen);
-	head_end = memmem(p, g.resp.len, "\r\n\r\n", 4);
+		dump_and_fail(c, "a 5xx answer other than 503");
+	head_end = memmem(p, c->resp.len, "\r\n\r\n", 4);
 	if (head_end == NULL || status < 400)
 		return;
 	if (!header_has(p, head_end, "\ncontent-type: application/json") ||
 	    header_has(p, head_end, "\ntransfer-encoding:"))
 		return;
 	body = head_end + 4;
-	blen = g.resp.len - (size_t)(body - p);
+	blen = c->resp.len - (size_t)(body - p);
 	j = json_loadb(body, blen, 0, NULL);
 	e = json_object_get(j, "error");
 	m = json_object_get(j, "message");
 	if (!json_is_object(j) || !json_is_string(e) || !json_is_string(m) ||
 	    json_string_length(m) == 0)
-		dump_and_fail("an error answer without {\"error\", \"message\"}", in, inlen);
+		dump_and_fail(c, "an error answer without {\"error\", \"message\"}");
 	json_decref(j);
 }
 
-static int append(const void *p, size_t n)
+static int append(struct client *c, const void *p, size_t n)
 {
-	return buf_append(&g.req, p, n);
+	return buf_append(&c->req, p, n);
 }
 
-static int appends(const char *s)
+static int appends(struct client *c, const char *s)
 {
-	return append(s, strlen(s));
+	return append(c, s, strlen(s));
 }
 
-/* Builds g.req from an input (see the top of the file). */
-static void build_request(const uint8_t *data, size_t size)
+/* Builds c->req from one request of an input (see the top of the file). */
+static void build_request(struct client *c, const uint8_t *data, size_t size)
 {
 	const uint8_t *end = data + size, *nl, *line, *body;
 	char cl[64];
 	size_t n;
 
-	g.req.len = 0;
+	c->req.len = 0;
 	nl = memchr(data, '\n', size);
 	line = nl ? nl : end;
-	if (append(data, (size_t)(line - data)) != 0 || appends(" HTTP/1.1\r\n") != 0)
+	if (append(c, data, (size_t)(line - data)) != 0 || appends(c, " HTTP/1.1\r\n") != 0)
 		fail("out of memory");
 	body = end;
 	/* Header lines up to an empty one. */
@@ -299,18 +336,18 @@ static void build_request(const uint8_t *data, size_t size)
 			const uint8_t *at = memmem(q, (size_t)(line + n - q), "@SECRET@", 8);
 			size_t k = (size_t)((at ? at : line + n) - q);
 
-			if (append(q, k) != 0 || (at != NULL && appends(g.secret_hex) != 0))
+			if (append(c, q, k) != 0 || (at != NULL && appends(c, g.secret_hex) != 0))
 				fail("out of memory");
 			q += k + (at ? 8 : 0);
 		}
-		if (appends("\r\n") != 0)
+		if (appends(c, "\r\n") != 0)
 			fail("out of memory");
 		if (nl == NULL)
 			body = end;
 	}
 	snprintf(cl, sizeof cl, "Content-Length: %zu\r\n\r\n", (size_t)(end - body));
-	if (appends("Host: fuzz\r\nConnection: close\r\n") != 0 || appends(cl) != 0 ||
-	    append(body, (size_t)(end - body)) != 0)
+	if (appends(c, "Host: fuzz\r\nConnection: close\r\n") != 0 || appends(c, cl) != 0 ||
+	    append(c, body, (size_t)(end - body)) != 0)
 		fail("out of memory");
 }
 
@@ -368,10 +405,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	/* Ready when a write commits. */
 	start = uv_now(&g.a.loop);
+	g.nc = 1;
 	for (;;) {
-		build_request((const uint8_t *)ready, strlen(ready));
+		build_request(&g.c[0], (const uint8_t *)ready, strlen(ready));
 		exchange(1000);
-		if (answer_status() == 200)
+		if (answer_status(&g.c[0]) == 200)
 			break;
 		uv_update_time(&g.a.loop);
 		if (uv_now(&g.a.loop) - start > READY_MS)
@@ -382,16 +420,30 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	build_request(data, size);
+	const uint8_t *p = data, *end = data + size, *sep;
+	size_t i;
+
+	/* Requests separated by a line "===", sent at the same time. */
+	for (g.nc = 0; g.nc < CLIENTS_MAX; g.nc++) {
+		sep = g.nc + 1 < CLIENTS_MAX ? memmem(p, (size_t)(end - p), "\n===\n", 5) : NULL;
+		build_request(&g.c[g.nc], p, (size_t)((sep ? sep : end) - p));
+		if (sep == NULL) {
+			g.nc++;
+			break;
+		}
+		p = sep + 5;
+	}
 	exchange(REQUEST_MS);
-	if (getenv("FUZZ_VERBOSE") != NULL)
-		fprintf(stderr, "fuzz_http: %.*s -> %d\n",
-			(int)(memchr(g.req.data, '\r', g.req.len)
-				      ? (const uint8_t *)memchr(g.req.data, '\r', g.req.len) -
-						g.req.data
-				      : 0),
-			(const char *)g.req.data, answer_status());
-	check_answer(data, size);
+	for (i = 0; i < g.nc; i++) {
+		if (getenv("FUZZ_VERBOSE") != NULL) {
+			const struct client *c = &g.c[i];
+			const uint8_t *cr = memchr(c->req.data, '\r', c->req.len);
+
+			fprintf(stderr, "fuzz_http: %.*s -> %d\n", (int)(cr ? cr - c->req.data : 0),
+				(const char *)c->req.data, answer_status(c));
+		}
+		check_answer(&g.c[i]);
+	}
 	return 0;
 }
 
@@ -449,6 +501,18 @@ static const char *const seeds[][2] = {
 	{"internal-heartbeat", "POST /v1/internal/heartbeat?id=1\nX-Logos-Secret: @SECRET@\n"},
 	{"internal-read-index", "POST /v1/internal/read_index\nX-Logos-Secret: @SECRET@\n"},
 	{"internal-no-secret", "POST /v1/internal/read_index\nX-Logos-Secret: 00\n"},
+	{"together-watch-put",
+	 "GET /v1/watch?index=1000000&timeout=150\n===\nPUT /v1/files/w\n\nx"},
+	{"together-recv-send",
+	 "POST /v1/queues/q2/recv?wait=1\n===\nPOST /v1/queues/q2\n\nm\n===\nPOST "
+	 "/v1/queues/q2/recv\n"},
+	{"together-wait-kill", "POST /v1/procs?wait=1\n\n{\"argv\": [\"x\"]}\n===\nPOST "
+			       "/v1/procs/1/kill\n\n{\"signal\": 9}"},
+	{"together-follow-kill", "GET /v1/procs/1/output?follow=1\n===\nPOST /v1/procs/1/kill\n"},
+	{"together-cas",
+	 "PUT /v1/files/c?if_version=0\n\na\n===\nPUT /v1/files/c?if_version=0\n\nb"},
+	{"together-rewind-read",
+	 "POST /v1/rewind\n\n{\"index\": 2}\n===\nGET /v1/files?prefix=/\n===\nGET /v1/status\n"},
 };
 
 static void write_seed(const char *dir, const char *name, const void *p, size_t len)
