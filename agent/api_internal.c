@@ -74,7 +74,9 @@ static void propose_cb(void *arg, const struct agent_result *res)
 void api_internal_propose(struct http_req *r)
 {
 	struct http_call *c;
+	struct cmd cmd;
 	const void *body;
+	char err[200];
 	size_t n;
 	int rv;
 
@@ -83,6 +85,13 @@ void api_internal_propose(struct http_req *r)
 	body = http__body(r, &n);
 	if (n == 0) {
 		http__reply_error(r, 400, ERR_INVALID, "propose: the body holds no command");
+		return;
+	}
+	/* A body that is not a command is the client's fault (400, 413), with
+	 * the decoder's reason, not a server error. */
+	rv = cmd_decode(body, n, &cmd, err, sizeof err);
+	if (rv != 0) {
+		http__reply_error(r, rv == ERR_TOOBIG ? 413 : 400, rv, "propose: %s", err);
 		return;
 	}
 	c = http__call_new(r);

@@ -900,10 +900,10 @@ void api_procs_kill(struct http_req *r)
 		} else if (!json_is_string(v) ||
 			   http_signal_parse(json_string_value(v), json_string_length(v), &sig, err,
 					     sizeof err) != 0) {
-			json_decref(j);
 			http__reply_error(r, 400, ERR_INVALID, "%s",
 					  json_is_string(v) ? err
 							    : "signal must be 1..64 or a name");
+			json_decref(j); /* after: v belongs to j */
 			return;
 		}
 	}

@@ -10,7 +10,9 @@
  *     u8 id | u64 count | count × (u32 klen | u32 vlen | key | value)
  *   then hash128 of every preceding byte [16].
  * Keys appear in each database's order; restore checks all of it (structure,
- * order, hash, and the digest recomputed from the rows) before committing.
+ * order, hash, the digest recomputed from the rows, and that the history and
+ * digest records are well-formed and within the snapshot's readable range
+ * (oldest, applied]) before committing.
  */
 #include "config.h"
 
@@ -138,10 +140,60 @@ static int keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 }
 
 /*
+ * Checks a record of the history and digest databases: a history entry of an
+ * index outside (oldest, applied] or of an unversioned table cannot come from
+ * a store, and the readers rely on it (an entry at index UINT64_MAX made a
+ * scan as of an older index loop forever). Returns 0 or ERR_CORRUPT.
+ */
+static int check_record(struct store *s, uint8_t id, const uint8_t *key, uint32_t klen,
+			const uint8_t *val, uint32_t vlen, uint64_t applied, uint64_t oldest)
+{
+	uint8_t k[STORE_KEY_MAX];
+	uint64_t index;
+	int table;
+
+	switch (id) {
+	case ID_HIST_KEY:
+		if (store__hkey_decode(key, klen, &table, k, &index) < 0 ||
+		    !store_table_is_versioned(table) || vlen < 1 || val[0] > STORE__PRESENT)
+			return err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
+				       "snapshot: malformed history record");
+		break;
+	case ID_HIST_INDEX:
+		if (klen < 8 + 1 + 1 || !store_table_is_versioned(key[8]) || vlen != 0)
+			return err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
+				       "snapshot: malformed history index record");
+		index = be64_get(key);
+		break;
+	case ID_DIGESTS:
+		if (klen != 8 || vlen != 16)
+			return err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
+				       "snapshot: malformed digest record");
+		index = be64_get(key);
+		if (index > applied)
+			return err_set(
+				s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
+				"snapshot: digest of index %llu above the applied index %llu",
+				(unsigned long long)index, (unsigned long long)applied);
+		return 0;
+	default:
+		return 0;
+	}
+	if (index <= oldest || index > applied)
+		return err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
+			       "snapshot: history of index %llu outside the readable range "
+			       "%llu..%llu",
+			       (unsigned long long)index, (unsigned long long)oldest,
+			       (unsigned long long)applied);
+	return 0;
+}
+
+/*
  * Walks the database sections. With `txn` NULL only validates; otherwise
  * loads every record into the matching database.
  */
-static int walk(struct store *s, const uint8_t *body, size_t len, MDB_txn *txn)
+static int walk(struct store *s, const uint8_t *body, size_t len, uint64_t applied, uint64_t oldest,
+		MDB_txn *txn)
 {
 	struct reader r = {body, body + len};
 	MDB_dbi dbis[N_DBS];
@@ -181,6 +233,9 @@ static int walk(struct store *s, const uint8_t *body, size_t len, MDB_txn *txn)
 					       ids[i]);
 			prev = key;
 			prevlen = klen;
+			if (txn == NULL && (rc = check_record(s, ids[i], key, klen, val, vlen,
+							      applied, oldest)) != 0)
+				return rc;
 			if (txn != NULL) {
 				MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
 				rc = mdb_put(txn, dbis[i], &k, &v, MDB_APPEND);
@@ -243,7 +298,7 @@ static int load(struct store *s, const uint8_t *body, size_t len, uint64_t appli
 				goto abort;
 			}
 		}
-		rc = walk(s, body, len, txn);
+		rc = walk(s, body, len, applied, oldest, txn);
 		if (rc != 0)
 			goto abort;
 		rc = store__read_state(s, txn, &a, &o, &d);
@@ -302,7 +357,8 @@ int store_restore(struct store *s, const void *buf, size_t len)
 	if (!digest_equal(want, got))
 		return err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
 			       "snapshot: checksum mismatch (damaged or truncated)");
-	rc = walk(s, p + HEADER_LEN, len - HEADER_LEN - 16, NULL);
+	rc = walk(s, p + HEADER_LEN, len - HEADER_LEN - 16, be64_get(p + 12), be64_get(p + 20),
+		  NULL);
 	if (rc != 0)
 		return rc;
 	return load(s, p + HEADER_LEN, len - HEADER_LEN - 16, be64_get(p + 12), be64_get(p + 20),

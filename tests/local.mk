@@ -82,6 +82,7 @@ check_PROGRAMS += check_agent
 check_agent_SOURCES = \
 	tests/unit/agent/main.c \
 	tests/unit/agent/suites.h \
+	tests/unit/agent/test_api.c \
 	tests/unit/agent/test_exec.c \
 	tests/unit/agent/test_http_parse.c
 check_agent_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(UV_CFLAGS) $(RAFT_CFLAGS) $(LMDB_CFLAGS) \

@@ -30,7 +30,9 @@
 #define SNAP_TRAILER_LEN   16
 #define SNAP_HASH_SEED     0x534e4150ULL
 #define SNAP_ID_META       100
+#define SNAP_ID_HIST_KEY   101
 #define SNAP_ID_HIST_INDEX 102
+#define SNAP_ID_DIGESTS    103
 
 static struct fixture fa, fb;
 
@@ -624,6 +626,54 @@ static void tamper_extra_byte(uint8_t *p, size_t *len)
 	(*len)++;
 }
 
+/* The offset of the last record of database `id` (which has records). */
+static size_t last_record(const uint8_t *p, size_t len, uint8_t id)
+{
+	uint64_t count, j;
+	size_t off = find_db(p, len, id, &count);
+
+	ck_assert_uint_gt(count, 0);
+	for (j = 0; j + 1 < count; j++)
+		off += 8 + be32_get(p + off) + be32_get(p + off + 4);
+	return off;
+}
+
+/* The last history record is of index UINT64_MAX (keys stay in order). A
+ * fuzzed snapshot like this one was accepted, and a scan as of an older
+ * index then looped forever on it. */
+static void tamper_history_index_max(uint8_t *p, size_t *len)
+{
+	size_t off = last_record(p, *len, SNAP_ID_HIST_KEY);
+
+	be64_put(p + off + 8 + be32_get(p + off) - 8, UINT64_MAX);
+}
+
+/* The first history record is of index 1, at or below the oldest index (1). */
+static void tamper_history_index_compacted(uint8_t *p, size_t *len)
+{
+	uint64_t count;
+	size_t off = find_db(p, *len, SNAP_ID_HIST_KEY, &count);
+
+	be64_put(p + off + 8 + be32_get(p + off) - 8, 1);
+}
+
+/* The history record's value has an unknown tag. */
+static void tamper_history_tag(uint8_t *p, size_t *len)
+{
+	size_t off = last_record(p, *len, SNAP_ID_HIST_KEY);
+
+	ck_assert_uint_gt(be32_get(p + off + 4), 0);
+	p[off + 8 + be32_get(p + off)] = 7;
+}
+
+/* The last digest record is of an index above the applied one. */
+static void tamper_digest_index(uint8_t *p, size_t *len)
+{
+	size_t off = last_record(p, *len, SNAP_ID_DIGESTS);
+
+	be64_put(p + off + 8, 1000);
+}
+
 START_TEST(test_snapshot_tampered_behind_valid_checksum_is_rejected)
 {
 	struct buf snap;
@@ -642,6 +692,11 @@ START_TEST(test_snapshot_tampered_behind_valid_checksum_is_rejected)
 	assert_tamper_rejected(&snap, &im, tamper_count, "snapshot:");
 	assert_tamper_rejected(&snap, &im, tamper_db_id, "has id 42");
 	assert_tamper_rejected(&snap, &im, tamper_extra_byte, "unexpected bytes");
+	assert_tamper_rejected(&snap, &im, tamper_history_index_max, "outside the readable range");
+	assert_tamper_rejected(&snap, &im, tamper_history_index_compacted,
+			       "outside the readable range");
+	assert_tamper_rejected(&snap, &im, tamper_history_tag, "malformed history record");
+	assert_tamper_rejected(&snap, &im, tamper_digest_index, "above the applied index");
 	buf_release(&im.snap);
 	buf_release(&snap);
 }
