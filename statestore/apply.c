@@ -276,6 +276,10 @@ static int apply_entry(struct store_txn *t, void *arg)
 		return write_records(t, a, 0, &c, &a->outcome, "invalid entry");
 	}
 	while ((rv = entry_next(&r, &cmd, &len)) == 0) {
+		/* A compact earlier in the entry moved the oldest readable index:
+		 * a service must see it, or a rewind below it would fail the
+		 * entry instead of being rejected (DESIGN §2). */
+		v.oldest = t->oldest;
 		rv = apply_command(t, a, pos++, cmd, len, &v);
 		if (rv != 0)
 			return rv;
