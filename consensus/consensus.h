@@ -81,6 +81,13 @@ struct consensus {
 	struct raft_transfer transfer;
 	consensus_done_cb transfer_cb;
 	void *transfer_arg;
+	/* Group commit (consensus/group.c). */
+	uv_check_t group_check;
+	bool grouping;          /* the state machine can defer commits */
+	unsigned group_entries; /* entries in the open group */
+	size_t group_bytes;
+	uint64_t group_commits; /* groups committed (tests, metrics) */
+	unsigned close_pending; /* close steps left: raft, the check handle */
 	bool inited;
 	bool started;
 	bool closing;
