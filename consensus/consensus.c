@@ -216,6 +216,11 @@ int consensus_init(struct consensus *c, uv_loop_t *loop, const struct consensus_
 	/* A node coming back must not disrupt a healthy leader with higher
 	 * terms (Raft thesis §9.6). */
 	raft_set_pre_vote(&c->raft, true);
+	/* libraft's default of 32 unacknowledged entries per follower makes a
+	 * follower catching up receive, persist and apply at most 32 entries
+	 * per round trip; with group commit (consensus/group.c) a round trip
+	 * can carry one full group. */
+	raft_set_max_inflight_entries(&c->raft, CONSENSUS_GROUP_ENTRIES);
 	/* raft_uv's default of 1 s between connection attempts is longer than
 	 * an election; follow the heartbeat instead. */
 	retry_ms = heartbeat_ms * 2;
