@@ -111,7 +111,8 @@ struct store {
 
 /*
  * A transaction: read-only (store_read) or the write transaction of one
- * applied index (inside store_apply). Values and keys returned by reads are
+ * applied index (inside store_apply, or one entry of a group in
+ * store_group_apply). Values and keys returned by reads are
  * borrowed from LMDB and valid until the next write in the transaction or its
  * end.
  */
