@@ -89,22 +89,48 @@ static int read_file(const char *dir, const char *name, char *out, size_t size)
 	return 0;
 }
 
-/* The hook consensus drives: apply, then wake whatever waits on the index. */
+/* Wakes whatever waits on an index, with the committed applied index. */
+static void wake_watches(struct agent *a)
+{
+	struct agent_watch *w, *next;
+	uint64_t applied = store_applied_index(&a->store);
+
+	for (w = a->watches; w != NULL; w = next) {
+		next = w->next;
+		w->cb(w, applied);
+	}
+}
+
+/* The hooks consensus drives: apply (or commit a group), then wake whatever
+ * waits on the index — only once it is committed (common/sm.h). */
 static int wrapped_apply(struct sm *sm, uint64_t index, const void *buf, size_t len)
 {
 	struct agent *a = sm->data;
-	struct agent_watch *w, *next;
-	uint64_t applied;
 	int rv;
 
 	rv = a->sm.apply(&a->sm, index, buf, len);
 	if (rv != 0)
 		return rv;
-	applied = store_applied_index(&a->store);
-	for (w = a->watches; w != NULL; w = next) {
-		next = w->next;
-		w->cb(w, applied);
-	}
+	wake_watches(a);
+	return 0;
+}
+
+static int wrapped_apply_deferred(struct sm *sm, uint64_t index, const void *buf, size_t len)
+{
+	struct agent *a = sm->data;
+
+	return a->sm.apply_deferred(&a->sm, index, buf, len);
+}
+
+static int wrapped_flush(struct sm *sm)
+{
+	struct agent *a = sm->data;
+	int rv;
+
+	rv = a->sm.flush(&a->sm);
+	if (rv != 0)
+		return rv;
+	wake_watches(a);
 	return 0;
 }
 
@@ -120,8 +146,10 @@ static int wrapped_restore(struct sm *sm, const void *buf, size_t len)
 	struct agent *a = sm->data;
 	int rv = a->sm.restore(&a->sm, buf, len);
 
-	if (rv == 0)
+	if (rv == 0) {
 		reconcile__schedule(a);
+		wake_watches(a);
+	}
 	return rv;
 }
 
@@ -482,6 +510,8 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 	applier_init(&a->applier, &a->store, &a->sm, reconcile__effect, a);
 	m->wrapped.data = a;
 	m->wrapped.apply = wrapped_apply;
+	m->wrapped.apply_deferred = wrapped_apply_deferred;
+	m->wrapped.flush = wrapped_flush;
 	m->wrapped.snapshot = wrapped_snapshot;
 	m->wrapped.restore = wrapped_restore;
 	m->wrapped.applied_index = wrapped_applied;

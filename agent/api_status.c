@@ -148,6 +148,9 @@ static void metrics_read(struct http_req *r, struct store_txn *t)
 	       m->batch_max);
 	METRIC("logos_spawned_total", "counter", "Process attempts started on this node.",
 	       "%" PRIu64, m->spawned);
+	METRIC("logos_store_commits_total", "counter",
+	       "LMDB write transactions that committed applied entries (one per group).",
+	       "%" PRIu64, r->h->a->store.commits);
 #undef METRIC
 	{
 		static const char head[] = "# HELP logos_procs Processes by state.\n"

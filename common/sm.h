@@ -30,7 +30,27 @@ struct sm {
 	 */
 	int (*apply)(struct sm *sm, uint64_t index, const void *buf, size_t len);
 
-	/* Serialises the whole state into `out` (appended). 0 or an error. */
+	/*
+	 * Group commit (optional: both NULL when the implementation has none).
+	 * apply_deferred applies like apply, with the same results and errors,
+	 * but may leave the entry's writes in an open transaction shared with
+	 * the entries applied after it; flush commits that transaction (one
+	 * sync for the whole group) and only then makes the entries visible:
+	 * until the flush, applied_index, readers and whatever waits on an
+	 * index (effects, watches, results) see the last committed state. The
+	 * driver bounds a group (count and bytes) and calls flush at the end of
+	 * each loop turn, before snapshot and restore, and before it stops;
+	 * `buf` is copied, so it need not outlive the call. An entry is still
+	 * all or nothing: a failed apply_deferred or flush drops the whole open
+	 * group (the log still holds it) and, as for apply, the caller must
+	 * stop. flush returns 0 when nothing is open. A driver that never calls
+	 * apply_deferred gets one commit per entry, as before.
+	 */
+	int (*apply_deferred)(struct sm *sm, uint64_t index, const void *buf, size_t len);
+	int (*flush)(struct sm *sm);
+
+	/* Serialises the whole state into `out` (appended). 0 or an error.
+	 * Entries of an open group are committed first. */
 	int (*snapshot)(struct sm *sm, struct buf *out);
 
 	/*

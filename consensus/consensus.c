@@ -104,6 +104,18 @@ int consensus__raft_err(const struct consensus *c, int rv)
 	}
 }
 
+/*
+ * The status to report for a request raft completed: what the request waited
+ * on must be committed in the state machine first (consensus/group.c); if that
+ * fails, or the state machine failed before, success becomes ERR_UNAVAILABLE.
+ */
+static int settle(struct consensus *c, int status)
+{
+	if ((consensus__flush(c) != 0 || c->fatal) && status == 0)
+		return ERR_UNAVAILABLE;
+	return status;
+}
+
 /* Records raft's message in c->errmsg and returns the translated code. */
 static int raft_fail(struct consensus *c, int rv, const char *what)
 {
@@ -204,6 +216,11 @@ int consensus_init(struct consensus *c, uv_loop_t *loop, const struct consensus_
 	/* A node coming back must not disrupt a healthy leader with higher
 	 * terms (Raft thesis §9.6). */
 	raft_set_pre_vote(&c->raft, true);
+	/* libraft's default of 32 unacknowledged entries per follower makes a
+	 * follower catching up receive, persist and apply at most 32 entries
+	 * per round trip; with group commit (consensus/group.c) a round trip
+	 * can carry one full group. */
+	raft_set_max_inflight_entries(&c->raft, CONSENSUS_GROUP_ENTRIES);
 	/* raft_uv's default of 1 s between connection attempts is longer than
 	 * an election; follow the heartbeat instead. */
 	retry_ms = heartbeat_ms * 2;
@@ -212,6 +229,7 @@ int consensus_init(struct consensus *c, uv_loop_t *loop, const struct consensus_
 	if (retry_ms > 1000)
 		retry_ms = 1000;
 	raft_uv_set_connect_retry_delay(&c->io, retry_ms);
+	consensus__group_init(c);
 	c->inited = true;
 	return 0;
 
@@ -284,7 +302,8 @@ static void propose_cb(struct raft_apply *req, int status, void *result)
 	uint64_t index = req->index;
 
 	(void)result; /* Dropped on followers; never relied on. */
-	status = consensus__raft_err(c, status);
+	/* The entry's result must be committed before it is reported. */
+	status = settle(c, consensus__raft_err(c, status));
 	p->cb(p->arg, status, status == 0 ? index : 0);
 	free(p);
 }
@@ -378,7 +397,8 @@ static void barrier_cb(struct raft_barrier *req, int status)
 	int rv;
 
 	c->barrier_inflight = NULL;
-	status = consensus__raft_err(c, status);
+	/* A read after the barrier must see all it waited for, committed. */
+	status = settle(c, consensus__raft_err(c, status));
 	if (c->barrier_waiting != NULL) {
 		rv = c->closing ? RAFT_SHUTDOWN : barrier_start(c);
 		if (rv != 0) {
@@ -467,7 +487,7 @@ static void change_cb(struct raft_change *req, int status)
 
 	c->changing = false;
 	c->changes = ch->next;
-	status = consensus__raft_err(c, status);
+	status = settle(c, consensus__raft_err(c, status));
 	logger_info(c->cfg.lg, "consensus: membership change node=%llu kind=%d status=%s",
 		    (unsigned long long)ch->id, ch->kind, err_name(status));
 	ch->cb(ch->arg, status);
@@ -670,16 +690,31 @@ void consensus_servers(struct consensus *c,
 /* Close: pending requests fail with ERR_CANCELED, then raft closes raft_uv
  * (and through it the transport); raft_uv's memory goes last. */
 
-static void on_raft_closed(struct raft *r)
+/* One step of the close chain done: raft (and raft_uv), or the group's check
+ * handle; the user's callback fires after both. */
+static void close_step(struct consensus *c)
 {
-	struct consensus *c = (struct consensus *)((char *)r - offsetof(struct consensus, raft));
 	void (*cb)(struct consensus *) = c->close_cb;
 
-	raft_uv_close(&c->io);
+	if (--c->close_pending > 0)
+		return;
 	c->inited = false;
 	logger_debug(c->cfg.lg, "consensus: closed node=%llu", (unsigned long long)c->cfg.id);
 	if (cb != NULL)
 		cb(c);
+}
+
+static void on_raft_closed(struct raft *r)
+{
+	struct consensus *c = (struct consensus *)((char *)r - offsetof(struct consensus, raft));
+
+	raft_uv_close(&c->io);
+	close_step(c);
+}
+
+static void on_group_check_closed(uv_handle_t *h)
+{
+	close_step(h->data);
 }
 
 void consensus_close(struct consensus *c, void (*cb)(struct consensus *c))
@@ -692,8 +727,11 @@ void consensus_close(struct consensus *c, void (*cb)(struct consensus *c))
 			cb(c);
 		return;
 	}
-	c->closing = true;
 	c->close_cb = cb;
+	c->close_pending = 2;
+	/* Entries applied in this loop turn are committed before raft stops. */
+	consensus__group_close(c, on_group_check_closed);
+	c->closing = true;
 	/* Requests not yet handed to raft; raft fails its own in raft_close. */
 	waiting = c->barrier_waiting;
 	c->barrier_waiting = NULL;

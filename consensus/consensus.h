@@ -10,6 +10,11 @@
  * raft's automatic segment recovery is off: a damaged log stops the node
  * loudly instead of silently dropping acknowledged entries.
  *
+ * When the state machine can defer commits (common/sm.h apply_deferred and
+ * flush), the entries raft applies in one loop turn are committed as one group
+ * at the end of the turn (consensus/group.c); what a callback reports as
+ * applied is then already committed.
+ *
  * Everything runs on the loop given to consensus_init. Callbacks follow the
  * project's contract: if a call returns an error its callback never fires; if
  * it returns 0 the callback fires exactly once, also on close (ERR_CANCELED).
@@ -81,6 +86,13 @@ struct consensus {
 	struct raft_transfer transfer;
 	consensus_done_cb transfer_cb;
 	void *transfer_arg;
+	/* Group commit (consensus/group.c). */
+	uv_check_t group_check;
+	bool grouping;          /* the state machine can defer commits */
+	unsigned group_entries; /* entries in the open group */
+	size_t group_bytes;
+	uint64_t group_commits; /* groups committed (tests, metrics) */
+	unsigned close_pending; /* close steps left: raft, the check handle */
 	bool inited;
 	bool started;
 	bool closing;
@@ -118,7 +130,8 @@ int consensus_start(struct consensus *c);
  * Returns at once, without calling cb: ERR_INVALID (length), ERR_NOTLEADER
  * (this node is not the leader), ERR_CANCELED (closing), ERR_UNAVAILABLE (the
  * state machine failed), ERR_NOMEM. On 0, cb(arg, status, index) fires exactly
- * once: status 0 after sm->apply ran for the entry here, with its log index;
+ * once: status 0 after the entry was applied here (and, with group commit,
+ * committed), with its log index; ERR_UNAVAILABLE if the state machine failed;
  * ERR_NOTLEADER if leadership was lost before commit (the entry may still
  * commit under a new leader); ERR_CANCELED on close (index 0 unless status 0).
  */
@@ -130,7 +143,7 @@ int consensus_propose(struct consensus *c, const void *entry, size_t len, consen
  * share one raft barrier: at most one is in flight, calls made meanwhile wait
  * for the next one. Returns ERR_NOTLEADER (cb never fires) when not the leader,
  * ERR_CANCELED when closing. Later cb statuses: 0, ERR_NOTLEADER (leadership
- * lost), ERR_CANCELED (close). */
+ * lost), ERR_CANCELED (close), ERR_UNAVAILABLE (the state machine failed). */
 int consensus_barrier(struct consensus *c, consensus_done_cb cb, void *arg);
 
 /* Membership (leader only), queued and applied one at a time: add a node as a

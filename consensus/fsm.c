@@ -43,16 +43,21 @@ static void fsm_fatal(struct consensus *c, const char *what, uint64_t index)
 		c->cfg.on_fatal(c->cfg.arg, msg);
 }
 
+void consensus__fatal(struct consensus *c, const char *what, uint64_t index)
+{
+	fsm_fatal(c, what, index);
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
 	struct consensus *c = fsm->data;
-	struct sm *sm = c->cfg.sm;
 	uint64_t index = raft_last_applied(&c->raft) + 1;
 
 	*result = NULL; /* Results are dropped on followers: never used. */
 	if (c->fatal)
 		return RAFT_IOERR;
-	if (sm->apply(sm, index, buf->base, buf->len) != 0) {
+	/* Possibly deferred into this loop turn's group (consensus/group.c). */
+	if (consensus__group_apply(c, index, buf->base, buf->len) != 0) {
 		fsm_fatal(c, "apply", index);
 		return RAFT_IOERR;
 	}
@@ -70,6 +75,8 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	int rv;
 
 	buf_init(&b);
+	if (consensus__flush(c) != 0) /* the snapshot must hold all that raft applied */
+		return RAFT_IOERR;
 	rv = sm->snapshot(sm, &b);
 	if (rv != 0) {
 		logger_error(c->cfg.lg, "consensus: snapshot at applied=%llu: %s",
@@ -104,6 +111,8 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	struct consensus *c = fsm->data;
 	struct sm *sm = c->cfg.sm;
 
+	if (consensus__flush(c) != 0)
+		return RAFT_IOERR;
 	if (sm->restore(sm, buf->base, buf->len) != 0) {
 		/* At start raft_start fails with this; later the replica stops. */
 		if (c->started)

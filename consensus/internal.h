@@ -10,6 +10,26 @@
 /* Fills c->fsm (version 1) to drive c->cfg.sm. */
 void consensus__fsm_init(struct consensus *c);
 
+/* Logs a failure of the state machine at `index` and tells the agent through
+ * cfg->on_fatal (once); later applies fail. */
+void consensus__fatal(struct consensus *c, const char *what, uint64_t index);
+
+/* Group commit (consensus/group.c): a group holds at most this many entries
+ * or bytes before it is committed within the loop turn. */
+#define CONSENSUS_GROUP_ENTRIES 1024
+#define CONSENSUS_GROUP_BYTES   ((size_t)4 << 20)
+
+/* Sets up the check handle (c->loop, c->cfg.sm set). */
+void consensus__group_init(struct consensus *c);
+/* Applies the entry at `index`: deferred into the open group when the state
+ * machine can, else committed at once. 0 or the state machine's error. */
+int consensus__group_apply(struct consensus *c, uint64_t index, const void *buf, size_t len);
+/* Commits the open group, if any (0 when none); on failure takes the fatal
+ * path and returns the state machine's error. */
+int consensus__flush(struct consensus *c);
+/* Commits the open group and closes the check handle; cb fires once closed. */
+void consensus__group_close(struct consensus *c, uv_close_cb cb);
+
 /* The ERR_* code for a raft error code (RAFT_*). */
 int consensus__raft_err(const struct consensus *c, int rv);
 

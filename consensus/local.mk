@@ -5,5 +5,6 @@ consensus_libconsensus_a_CFLAGS = $(AM_CFLAGS) $(RAFT_CFLAGS) $(UV_CFLAGS) $(SOD
 consensus_libconsensus_a_SOURCES = \
 	consensus/consensus.c consensus/consensus.h \
 	consensus/fsm.c \
+	consensus/group.c \
 	consensus/internal.h \
 	consensus/transport.c consensus/transport.h

@@ -9,10 +9,12 @@
 #include "common/error.h"
 #include "statestore/apply.h"
 
-struct entry_work {
-	struct applier *a;
-	const void *entry;
-	size_t len;
+/* Where the effects and counts of one entry of the open group begin. */
+struct mark {
+	uint64_t index;
+	size_t effects; /* offset into a->effects */
+	uint64_t commands;
+	uint64_t rejected;
 };
 
 static int view_get(const struct view *v, int table, const void *key, size_t klen, const void **val,
@@ -246,10 +248,34 @@ static int apply_command(struct store_txn *t, struct applier *a, uint32_t pos, c
 	return write_records(t, a, pos, &c, o, summary);
 }
 
-static int apply_entry(struct store_txn *t, void *arg)
+/*
+ * Notes where the effects and counts of the entry at `index` begin. An entry
+ * runs again, with the rest of its group in order, after the map grows: then
+ * what it and the entries after it did the first time is forgotten.
+ */
+static int mark_entry(struct applier *a, uint64_t index)
 {
-	struct entry_work *w = arg;
-	struct applier *a = w->a;
+	struct mark m;
+
+	while (a->marks.len >= sizeof m) {
+		memcpy(&m, a->marks.data + a->marks.len - sizeof m, sizeof m);
+		if (m.index < index)
+			break;
+		a->marks.len -= sizeof m;
+		a->effects.len = m.effects;
+		a->commands = m.commands;
+		a->rejected = m.rejected;
+	}
+	m.index = index;
+	m.effects = a->effects.len;
+	m.commands = a->commands;
+	m.rejected = a->rejected;
+	return buf_append(&a->marks, &m, sizeof m) == 0 ? 0 : ERR_NOMEM;
+}
+
+static int apply_entry(struct store_txn *t, const void *entry, size_t elen, void *arg)
+{
+	struct applier *a = arg;
 	struct entry_reader r;
 	struct view v;
 	const void *cmd;
@@ -257,8 +283,9 @@ static int apply_entry(struct store_txn *t, void *arg)
 	uint32_t pos = 0;
 	int rv;
 
-	/* This may run again after the map grows: start from nothing. */
-	a->effects.len = 0;
+	rv = mark_entry(a, t->index);
+	if (rv != 0)
+		return rv;
 	memset(&v, 0, sizeof v);
 	v.data = t;
 	v.get = view_get;
@@ -267,7 +294,7 @@ static int apply_entry(struct store_txn *t, void *arg)
 	v.oldest = t->oldest;
 
 	outcome_reset(&a->outcome);
-	rv = entry_open(&r, w->entry, w->len, a->outcome.message, sizeof a->outcome.message);
+	rv = entry_open(&r, entry, elen, a->outcome.message, sizeof a->outcome.message);
 	if (rv != 0) {
 		struct cmd c;
 		memset(&c, 0, sizeof c);
@@ -276,6 +303,10 @@ static int apply_entry(struct store_txn *t, void *arg)
 		return write_records(t, a, 0, &c, &a->outcome, "invalid entry");
 	}
 	while ((rv = entry_next(&r, &cmd, &len)) == 0) {
+		/* A compact earlier in the entry moved the oldest readable index:
+		 * a service must see it, or a rewind below it would fail the
+		 * entry instead of being rejected (DESIGN §2). */
+		v.oldest = t->oldest;
 		rv = apply_command(t, a, pos++, cmd, len, &v);
 		if (rv != 0)
 			return rv;
@@ -284,25 +315,62 @@ static int apply_entry(struct store_txn *t, void *arg)
 	return rv == ERR_NOTFOUND ? 0 : rv;
 }
 
-int applier_apply(struct applier *a, uint64_t index, const void *entry, size_t len)
+/* Forgets the effects and marks of the open group (committed or dropped). */
+static void pending_clear(struct applier *a)
 {
-	struct entry_work w = {a, entry, len};
-	const struct effect *e;
-	size_t i, n;
+	a->effects.len = 0;
+	a->marks.len = 0;
+}
+
+int applier_apply_deferred(struct applier *a, uint64_t index, const void *entry, size_t len)
+{
 	int rv;
 
-	if (index <= store_applied_index(a->store))
-		return 0;
-	rv = store_apply(a->store, index, apply_entry, &w);
+	rv = store_group_apply(a->store, index, apply_entry, entry, len, a);
 	if (rv != 0)
+		pending_clear(a); /* The store dropped the whole group. */
+	return rv;
+}
+
+int applier_flush(struct applier *a)
+{
+	const struct effect *e;
+	struct mark m, next;
+	size_t at, end;
+	int rv;
+
+	rv = store_group_commit(a->store);
+	if (rv != 0) {
+		pending_clear(a);
 		return rv;
-	if (a->on_effect != NULL) {
-		n = a->effects.len / sizeof *e;
-		e = (const struct effect *)(const void *)a->effects.data;
-		for (i = 0; i < n; i++)
-			a->on_effect(a->arg, index, &e[i]);
 	}
+	/* Committed: now the effects may be acted upon (DESIGN §2). */
+	for (at = 0; a->on_effect != NULL && at < a->marks.len; at += sizeof m) {
+		memcpy(&m, a->marks.data + at, sizeof m);
+		end = a->effects.len;
+		if (at + sizeof m < a->marks.len) {
+			memcpy(&next, a->marks.data + at + sizeof m, sizeof next);
+			end = next.effects;
+		}
+		for (; m.effects < end; m.effects += sizeof *e) {
+			e = (const struct effect *)(const void *)(a->effects.data + m.effects);
+			a->on_effect(a->arg, m.index, e);
+		}
+	}
+	pending_clear(a);
 	return 0;
+}
+
+int applier_apply(struct applier *a, uint64_t index, const void *entry, size_t len)
+{
+	int rv;
+
+	rv = applier_flush(a);
+	if (rv == 0)
+		rv = applier_apply_deferred(a, index, entry, len);
+	if (rv == 0)
+		rv = applier_flush(a);
+	return rv;
 }
 
 static int sm_apply(struct sm *sm, uint64_t index, const void *buf, size_t len)
@@ -310,18 +378,32 @@ static int sm_apply(struct sm *sm, uint64_t index, const void *buf, size_t len)
 	return applier_apply(sm->data, index, buf, len);
 }
 
+static int sm_apply_deferred(struct sm *sm, uint64_t index, const void *buf, size_t len)
+{
+	return applier_apply_deferred(sm->data, index, buf, len);
+}
+
+static int sm_flush(struct sm *sm)
+{
+	return applier_flush(sm->data);
+}
+
 static int sm_snapshot(struct sm *sm, struct buf *out)
 {
 	struct applier *a = sm->data;
+	int rv;
 
-	return store_snapshot(a->store, out);
+	rv = applier_flush(a);
+	return rv != 0 ? rv : store_snapshot(a->store, out);
 }
 
 static int sm_restore(struct sm *sm, const void *buf, size_t len)
 {
 	struct applier *a = sm->data;
+	int rv;
 
-	return store_restore(a->store, buf, len);
+	rv = applier_flush(a);
+	return rv != 0 ? rv : store_restore(a->store, buf, len);
 }
 
 static uint64_t sm_applied_index(struct sm *sm)
@@ -345,11 +427,14 @@ void applier_init(struct applier *a, struct store *s, struct sm *sm, applier_eff
 	a->store = s;
 	outcome_init(&a->outcome);
 	buf_init(&a->effects);
+	buf_init(&a->marks);
 	buf_init(&a->scratch);
 	a->on_effect = cb;
 	a->arg = arg;
 	sm->data = a;
 	sm->apply = sm_apply;
+	sm->apply_deferred = sm_apply_deferred;
+	sm->flush = sm_flush;
 	sm->snapshot = sm_snapshot;
 	sm->restore = sm_restore;
 	sm->applied_index = sm_applied_index;
@@ -360,6 +445,7 @@ void applier_close(struct applier *a)
 {
 	outcome_release(&a->outcome);
 	buf_release(&a->effects);
+	buf_release(&a->marks);
 	buf_release(&a->scratch);
 }
 

@@ -1,11 +1,14 @@
 /*
  * The apply loop (DESIGN §2, §3): the state machine that consensus drives. For
- * each log entry it opens one store transaction, decodes the entry's batch of
- * commands, runs each through its service over a view of the transaction,
- * writes the delta of every accepted command, records every command's result
- * (TABLE_RESULTS) and audit record (TABLE_LOG), and commits — all or nothing
- * for the entry, each command accepted or rejected on its own. Effects of the
- * committed entry are handed to a callback after the commit.
+ * each log entry it decodes the entry's batch of commands, runs each through
+ * its service over a view of the store's write transaction, writes the delta
+ * of every accepted command, records every command's result (TABLE_RESULTS)
+ * and audit record (TABLE_LOG), and commits — all or nothing for the entry,
+ * each command accepted or rejected on its own. The entries of a group
+ * (applier_apply_deferred, common/sm.h) share one transaction, committed by
+ * applier_flush; applier_apply commits each entry on its own. Effects of
+ * committed entries are handed to a callback after the commit, never
+ * before.
  *
  * Rows (keys: index u64 BE, position u32 BE):
  *   results: msgpack [origin, request_id, code, message, result (bin)]
@@ -27,7 +30,8 @@ typedef void (*applier_effect_cb)(void *arg, uint64_t index, const struct effect
 struct applier {
 	struct store *store;
 	struct outcome outcome; /* Reused for every command. */
-	struct buf effects;     /* Effects of the entry being applied. */
+	struct buf effects;     /* Effects of the open group's entries. */
+	struct buf marks;       /* Where each entry's effects begin (apply.c). */
 	struct buf scratch;
 	applier_effect_cb on_effect; /* May be NULL. */
 	void *arg;
@@ -40,8 +44,17 @@ void applier_init(struct applier *a, struct store *s, struct sm *sm, applier_eff
 		  void *arg);
 void applier_close(struct applier *a);
 
-/* Applies one entry at `index` (what sm->apply calls). */
+/* Applies one entry at `index` and commits it (what sm->apply calls). Errors
+ * as store_apply's. */
 int applier_apply(struct applier *a, uint64_t index, const void *entry, size_t len);
+
+/* Applies one entry at `index` into the open group without committing it
+ * (sm->apply_deferred; store_group_apply). On error the group is dropped. */
+int applier_apply_deferred(struct applier *a, uint64_t index, const void *entry, size_t len);
+
+/* Commits the open group (sm->flush; store_group_commit), then hands the
+ * effects of its entries to the callback, in order. 0 when none is open. */
+int applier_flush(struct applier *a);
 
 /* A command's recorded result, decoded (borrowed from the transaction). */
 struct result_row {

@@ -1,6 +1,7 @@
 /*
  * The state-machine interface (common/sm.h) over the store: what consensus
- * calls. Each entry becomes one store_apply() transaction.
+ * calls. Each entry becomes one store_apply() transaction, or a part of a group
+ * (store_group_apply) when the driver defers commits.
  */
 #include "config.h"
 
@@ -24,6 +25,18 @@ static int sm_apply(struct sm *sm, uint64_t index, const void *buf, size_t len)
 	struct entry e = {sm->data, buf, len};
 
 	return store_apply(e.s, index, apply_entry, &e);
+}
+
+static int sm_apply_deferred(struct sm *sm, uint64_t index, const void *buf, size_t len)
+{
+	struct store *s = sm->data;
+
+	return store_group_apply(s, index, s->entry_fn, buf, len, s->entry_arg);
+}
+
+static int sm_flush(struct sm *sm)
+{
+	return store_group_commit(sm->data);
 }
 
 static int sm_snapshot(struct sm *sm, struct buf *out)
@@ -54,6 +67,8 @@ void store_sm_init(struct store *s, struct sm *sm, store_entry_fn fn, void *arg)
 	s->entry_arg = arg;
 	sm->data = s;
 	sm->apply = sm_apply;
+	sm->apply_deferred = sm_apply_deferred;
+	sm->flush = sm_flush;
 	sm->snapshot = sm_snapshot;
 	sm->restore = sm_restore;
 	sm->applied_index = sm_applied_index;

@@ -90,7 +90,9 @@ int store_snapshot(struct store *s, struct buf *out)
 	size_t start = out->len;
 	int rc, i;
 
-	rc = store_read(s, &t);
+	rc = store_group_commit(s); /* A read sees committed state only. */
+	if (rc == 0)
+		rc = store_read(s, &t);
 	if (rc != 0)
 		return rc;
 	memcpy(head, magic, 8);
@@ -344,6 +346,9 @@ int store_restore(struct store *s, const void *buf, size_t len)
 	uint32_t format;
 	int rc;
 
+	rc = store_group_commit(s); /* load() needs the write transaction. */
+	if (rc != 0)
+		return rc;
 	if (len < HEADER_LEN + 16 || memcmp(p, magic, sizeof magic) != 0)
 		return err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
 			       "snapshot: not a logos snapshot (%zu bytes)", len);

@@ -288,8 +288,12 @@ err:
 	return err_wrap(s->errmsg, sizeof s->errmsg, rc, "open store '%s'", path);
 }
 
+static void group_drop(struct store *s);
+
 void store_close(struct store *s)
 {
+	group_drop(s);
+	buf_release(&s->group.entries);
 	if (s->env != NULL)
 		mdb_env_close(s->env);
 	s->env = NULL;
@@ -347,6 +351,9 @@ int store_apply(struct store *s, uint64_t index, store_apply_fn fn, void *arg)
 	struct store_txn t;
 	int rc;
 
+	rc = store_group_commit(s);
+	if (rc != 0)
+		return rc;
 	if (index <= s->applied)
 		return 0;
 	for (;;) {
@@ -391,8 +398,229 @@ int store_apply(struct store *s, uint64_t index, store_apply_fn fn, void *arg)
 		s->applied = index;
 		s->oldest = t.oldest;
 		s->digest = t.digest;
+		s->commits++;
 		return 0;
 	}
+}
+
+/*
+ * Grouped applies. The group keeps a copy of each of its entries, one record
+ * each: a header (struct kept) then the entry's bytes, padded to 8 bytes.
+ */
+struct kept {
+	uint64_t index;
+	size_t len;
+	store_entry_fn fn;
+	void *arg;
+};
+
+#define KEPT_ALIGN(n) (((n) + 7) & ~(size_t)7)
+
+static int group_keep(struct store *s, uint64_t index, store_entry_fn fn, const void *entry,
+		      size_t len, void *arg)
+{
+	struct kept k = {index, len, fn, arg};
+	struct buf *b = &s->group.entries;
+	size_t at = b->len, need = KEPT_ALIGN(sizeof k) + KEPT_ALIGN(len);
+
+	if (buf_reserve(b, need) != 0)
+		return err_set(s->errmsg, sizeof s->errmsg, ERR_NOMEM,
+			       "apply index %llu: copy entry of %zu bytes",
+			       (unsigned long long)index, len);
+	memset(b->data + at, 0, need);
+	memcpy(b->data + at, &k, sizeof k);
+	if (len > 0)
+		memcpy(b->data + at + KEPT_ALIGN(sizeof k), entry, len);
+	b->len = at + need;
+	s->group.n++;
+	return 0;
+}
+
+/* The kept entry at offset *pos (advanced past it); false at the end. */
+static bool group_next(struct store *s, size_t *pos, struct kept *k, const void **entry)
+{
+	const struct buf *b = &s->group.entries;
+
+	if (*pos >= b->len)
+		return false;
+	memcpy(k, b->data + *pos, sizeof *k);
+	*entry = b->data + *pos + KEPT_ALIGN(sizeof *k);
+	*pos += KEPT_ALIGN(sizeof *k) + KEPT_ALIGN(k->len);
+	return true;
+}
+
+/* Aborts the group's transaction (if open) and forgets its running state;
+ * the kept entries stay. */
+static void group_abort(struct store *s)
+{
+	if (s->group.txn != NULL)
+		mdb_txn_abort(s->group.txn);
+	s->group.txn = NULL;
+}
+
+/* Aborts the group and forgets its entries. */
+static void group_drop(struct store *s)
+{
+	group_abort(s);
+	s->group.entries.len = 0;
+	s->group.n = 0;
+}
+
+static int group_begin(struct store *s)
+{
+	int rc;
+
+	rc = mdb_txn_begin(s->env, NULL, 0, &s->group.txn);
+	if (rc == MDB_MAP_RESIZED) {
+		mdb_env_set_mapsize(s->env, 0);
+		rc = mdb_txn_begin(s->env, NULL, 0, &s->group.txn);
+	}
+	if (rc != 0) {
+		s->group.txn = NULL;
+		return store__lmdb_error(s, rc, "begin");
+	}
+	s->group.applied = s->applied;
+	s->group.oldest = s->oldest;
+	s->group.digest = s->digest;
+	return 0;
+}
+
+/* Runs one entry in the group's open transaction. */
+static int group_run(struct store *s, const struct kept *k, const void *entry)
+{
+	struct store_txn t;
+	int rc;
+
+	memset(&t, 0, sizeof t);
+	t.s = s;
+	t.txn = s->group.txn;
+	t.write = true;
+	t.index = k->index;
+	t.oldest = s->group.oldest;
+	t.digest = s->group.digest;
+	rc = k->fn(&t, entry, k->len, k->arg);
+	if (rc == 0 && t.err == 0)
+		rc = write_digest_row(&t);
+	if (t.err != 0)
+		rc = t.err;
+	if (rc != 0)
+		return err_wrap(s->errmsg, sizeof s->errmsg, rc, "apply index %llu",
+				(unsigned long long)k->index);
+	s->group.applied = k->index;
+	s->group.oldest = t.oldest;
+	s->group.digest = t.digest;
+	return 0;
+}
+
+/* Begins the group's transaction again and runs every kept entry, growing
+ * the map as often as it fills up. */
+static int group_redo(struct store *s)
+{
+	const void *entry;
+	struct kept k;
+	size_t pos;
+	int rc;
+
+	for (;;) {
+		rc = group_begin(s);
+		for (pos = 0; rc == 0 && group_next(s, &pos, &k, &entry);)
+			rc = group_run(s, &k, entry);
+		if (rc == 0)
+			return 0;
+		group_abort(s);
+		if (rc != ERR_FULL)
+			return rc;
+		rc = store__grow(s);
+		if (rc != 0)
+			return rc;
+	}
+}
+
+int store_group_apply(struct store *s, uint64_t index, store_entry_fn fn, const void *entry,
+		      size_t len, void *arg)
+{
+	const void *copy = NULL;
+	struct kept k;
+	size_t pos;
+	int rc;
+
+	if (index <= (s->group.txn != NULL ? s->group.applied : s->applied))
+		return 0;
+	pos = s->group.entries.len;
+	rc = group_keep(s, index, fn, entry, len, arg);
+	if (rc != 0)
+		goto err;
+	if (s->group.txn != NULL) {
+		group_next(s, &pos, &k, &copy);
+		rc = group_run(s, &k, copy);
+		if (rc == 0)
+			return 0;
+		group_abort(s);
+		if (rc != ERR_FULL || (rc = store__grow(s)) != 0)
+			goto err;
+	}
+	/* The first entry of a group, or all of them again in a grown map. */
+	rc = group_redo(s);
+	if (rc != 0)
+		goto err;
+	return 0;
+err:
+	group_drop(s);
+	return rc;
+}
+
+int store_group_commit(struct store *s)
+{
+	uint64_t first = 0;
+	const void *entry;
+	struct kept k;
+	size_t pos = 0;
+	int rc;
+
+	if (s->group.txn == NULL) {
+		group_drop(s);
+		return 0;
+	}
+	for (;;) {
+		rc = store__write_state(s, s->group.txn, s->group.applied, s->group.oldest,
+					s->group.digest);
+		if (rc != 0) {
+			group_abort(s);
+		} else {
+			/* The handle is freed whatever the outcome. */
+			rc = mdb_txn_commit(s->group.txn);
+			s->group.txn = NULL;
+			if (rc == 0)
+				break;
+			/* DESIGN §4.4: a commit I/O error is fatal for the agent. */
+			rc = store__lmdb_error(s, rc, "commit");
+		}
+		if (rc != ERR_FULL || (rc = store__grow(s)) != 0 || (rc = group_redo(s)) != 0) {
+			if (group_next(s, &pos, &k, &entry))
+				first = k.index;
+			rc = err_wrap(s->errmsg, sizeof s->errmsg, rc, "commit indexes %llu..%llu",
+				      (unsigned long long)first,
+				      (unsigned long long)s->group.applied);
+			group_drop(s);
+			return rc;
+		}
+	}
+	s->applied = s->group.applied;
+	s->oldest = s->group.oldest;
+	s->digest = s->group.digest;
+	s->commits++;
+	group_drop(s);
+	return 0;
+}
+
+unsigned store_group_entries(const struct store *s)
+{
+	return s->group.n;
+}
+
+size_t store_group_bytes(const struct store *s)
+{
+	return s->group.entries.len;
 }
 
 int store_read(struct store *s, struct store_txn *t)

@@ -83,11 +83,26 @@ struct store {
 	size_t map_size;
 	size_t map_size_max;
 	unsigned grows;     /* Times the map was grown (for metrics and tests). */
+	uint64_t commits;   /* Apply transactions committed (metrics, tests). */
 	struct buf scratch; /* Reused copy space for writes and rewinds. */
 	/* Cached from the last committed transaction. */
 	uint64_t applied;
 	uint64_t oldest;
 	struct hash128 digest;
+	/*
+	 * The open group of store_group_apply(): its write transaction (NULL
+	 * when none is open), the running applied index, oldest index and
+	 * digest including its entries, and copies of its entries, to run them
+	 * again after growing a full map.
+	 */
+	struct {
+		MDB_txn *txn;
+		uint64_t applied;
+		uint64_t oldest;
+		struct hash128 digest;
+		struct buf entries;
+		unsigned n;
+	} group;
 	/* The state-machine adapter (statestore/sm.c). */
 	store_entry_fn entry_fn;
 	void *entry_arg;
@@ -96,7 +111,8 @@ struct store {
 
 /*
  * A transaction: read-only (store_read) or the write transaction of one
- * applied index (inside store_apply). Values and keys returned by reads are
+ * applied index (inside store_apply, or one entry of a group in
+ * store_group_apply). Values and keys returned by reads are
  * borrowed from LMDB and valid until the next write in the transaction or its
  * end.
  */
@@ -117,6 +133,8 @@ struct store_txn {
  * is in s->errmsg and `s` needs no close.
  */
 int store_open(struct store *s, const char *path, const struct store_options *opts);
+/* Closes the store. A group still open is aborted, not committed (as if the
+ * process had died). */
 void store_close(struct store *s);
 
 /* Cached metadata of the last committed transaction. */
@@ -127,7 +145,8 @@ struct hash128 store_digest(const struct store *s);
 /*
  * Applies index `index`: opens the write transaction, calls fn(txn, arg), and
  * commits its writes together with the new applied index and digest. An index
- * at or below the applied index is skipped (returns 0, fn not called).
+ * at or below the applied index is skipped (returns 0, fn not called). A group
+ * still open (store_group_apply) is committed first.
  *
  * fn must be a pure function of the state it reads and of `arg`: when the map
  * fills up, the transaction is aborted, the map grown, and fn called again.
@@ -138,6 +157,41 @@ struct hash128 store_digest(const struct store *s);
  */
 typedef int (*store_apply_fn)(struct store_txn *t, void *arg);
 int store_apply(struct store *s, uint64_t index, store_apply_fn fn, void *arg);
+
+/*
+ * Group commit (DESIGN §4.4: the raft log is the source of durability, so the
+ * entries of a loop turn may share one synced commit). Applies index `index`
+ * as store_apply() does, with fn(txn, entry, len, arg) as its work, but in the
+ * group's write transaction (begun by the first entry) and without committing
+ * it. `entry` is copied: if the map fills up, at this entry or at the commit,
+ * the transaction is aborted, the map grown, and every entry of the group run
+ * again in order, so fn must be a pure function of the state and its
+ * arguments, and `arg` must stay valid until the group ends. An index at or
+ * below the last one applied (in the group, or committed) is skipped.
+ *
+ * Until store_group_commit() nothing of the group is visible outside it:
+ * readers, store_applied_index() and store_digest() see the last committed
+ * state, and a store closed before the commit (a crash) reopens at the last
+ * committed index with its digest. Each entry stays all or nothing: on any
+ * error the whole group is aborted (the store is back at its last commit) and
+ * the error returned, as store_apply's (then the caller must stop; the raft
+ * log still holds the entries).
+ */
+int store_group_apply(struct store *s, uint64_t index, store_entry_fn fn, const void *entry,
+		      size_t len, void *arg);
+
+/*
+ * Commits the open group, if any, in one synced LMDB commit, with the applied
+ * index, oldest index and digest of its last entry. 0 when no group is open.
+ * Errors: ERR_FULL (the map cannot grow further), ERR_IO (DESIGN §4.4: the
+ * caller must stop), ERR_NOMEM, or what an entry's fn returned when run again;
+ * the group is then aborted.
+ */
+int store_group_commit(struct store *s);
+
+/* Entries and bytes of entries in the open group (0 when none). */
+unsigned store_group_entries(const struct store *s);
+size_t store_group_bytes(const struct store *s);
 
 /* Begins a read transaction over the latest committed state. */
 int store_read(struct store *s, struct store_txn *t);
@@ -220,15 +274,17 @@ int store_digest_at(struct store_txn *t, uint64_t at, struct hash128 *d);
 
 /*
  * Appends a snapshot of the whole store (state, history, bookkeeping) to `out`.
- * The snapshot is self-checking (a hash over all of it).
+ * The snapshot is self-checking (a hash over all of it). A group still open is
+ * committed first, so the snapshot holds every entry applied.
  */
 int store_snapshot(struct store *s, struct buf *out);
 
 /*
  * Replaces the whole store with a snapshot, atomically: the snapshot is fully
  * validated (structure, hash, digest of its rows) and loaded in one
- * transaction; on any error the store is unchanged. Errors: ERR_CORRUPT (with
- * what is wrong), ERR_UNSUPPORTED, ERR_FULL, ERR_IO.
+ * transaction; on any error the store is unchanged. A group still open is
+ * committed first. Errors: ERR_CORRUPT (with what is wrong), ERR_UNSUPPORTED,
+ * ERR_FULL, ERR_IO.
  */
 int store_restore(struct store *s, const void *buf, size_t len);
 

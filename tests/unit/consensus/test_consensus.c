@@ -5,7 +5,10 @@
  * hash of (index, payload) and the applied index) that records the index each
  * payload was applied at, so the tests check that consensus passes raft's log
  * index, that replicas agree, that replays after a restart are skipped and
- * that a late node gets the state through a snapshot. Nothing sleeps: the loop
+ * that a late node gets the state through a snapshot. With group commit on
+ * (common/sm.h apply_deferred and flush) the toy keeps a committed copy of its
+ * state, counts its flushes, and notes any snapshot or restore that would see
+ * uncommitted entries. Nothing sleeps: the loop
  * runs (UV_RUN_ONCE) until a condition holds or a deadline passes.
  */
 #include "config.h"
@@ -48,6 +51,15 @@ struct toy {
 	uint64_t seen_index[MAX_SEQ];
 	bool fail;
 	char err[64];
+	/* Group commit: the state as of the last flush, the entries applied
+	 * since, flushes done, and snapshots or restores with entries still
+	 * uncommitted (none may happen). */
+	bool group;
+	uint64_t c_applied, c_hash, c_count;
+	unsigned pending;
+	uint64_t flushes;
+	uint64_t violations;
+	bool flush_fail;
 };
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -82,11 +94,47 @@ static int toy_apply(struct sm *sm, uint64_t index, const void *buf, size_t len)
 	return 0;
 }
 
+static int toy_apply_deferred(struct sm *sm, uint64_t index, const void *buf, size_t len)
+{
+	struct toy *t = sm->data;
+	uint64_t applied = t->applied;
+	int rv;
+
+	rv = toy_apply(sm, index, buf, len);
+	if (rv == 0 && t->applied != applied)
+		t->pending++;
+	return rv;
+}
+
+static int toy_flush(struct sm *sm)
+{
+	struct toy *t = sm->data;
+
+	if (t->pending == 0)
+		return 0;
+	t->pending = 0;
+	if (t->flush_fail) {
+		/* The open group is dropped: back to the last commit. */
+		t->applied = t->c_applied;
+		t->hash = t->c_hash;
+		t->count = t->c_count;
+		snprintf(t->err, sizeof t->err, "commit: disk on fire");
+		return ERR_IO;
+	}
+	t->c_applied = t->applied;
+	t->c_hash = t->hash;
+	t->c_count = t->count;
+	t->flushes++;
+	return 0;
+}
+
 static int toy_snapshot(struct sm *sm, struct buf *out)
 {
 	struct toy *t = sm->data;
 	int rv;
 
+	if (t->pending != 0)
+		t->violations++;
 	rv = buf_put_u64be(out, t->applied);
 	if (rv == 0)
 		rv = buf_put_u64be(out, t->hash);
@@ -104,16 +152,20 @@ static int toy_restore(struct sm *sm, const void *buf, size_t len)
 		snprintf(t->err, sizeof t->err, "snapshot of %zu bytes", len);
 		return ERR_CORRUPT;
 	}
-	t->applied = be64_get(p);
-	t->hash = be64_get(p + 8);
-	t->count = be64_get(p + 16);
+	if (t->pending != 0)
+		t->violations++;
+	t->applied = t->c_applied = be64_get(p);
+	t->hash = t->c_hash = be64_get(p + 8);
+	t->count = t->c_count = be64_get(p + 16);
 	t->restores++;
 	return 0;
 }
 
 static uint64_t toy_applied_index(struct sm *sm)
 {
-	return ((struct toy *)sm->data)->applied;
+	struct toy *t = sm->data;
+
+	return t->group ? t->c_applied : t->applied;
 }
 
 static const char *toy_errmsg(struct sm *sm)
@@ -130,6 +182,14 @@ static void toy_init(struct toy *t)
 	t->sm.restore = toy_restore;
 	t->sm.applied_index = toy_applied_index;
 	t->sm.errmsg = toy_errmsg;
+}
+
+/* Turns group commit on (before the node starts). */
+static void toy_group(struct toy *t)
+{
+	t->group = true;
+	t->sm.apply_deferred = toy_apply_deferred;
+	t->sm.flush = toy_flush;
 }
 
 /* The cluster. */
@@ -151,6 +211,7 @@ struct cluster {
 	struct logger lg;
 	uint8_t secret[TRANSPORT_SECRET_LEN];
 	unsigned threshold, trailing;
+	bool group; /* nodes start with group commit on */
 	struct node nodes[NODES];
 };
 
@@ -315,6 +376,8 @@ static void node_start_with(unsigned i, bool bootstrap, const uint8_t *secret)
 	cfg.heartbeat_ms = 50;
 	cfg.snapshot_threshold = cl->threshold;
 	cfg.snapshot_trailing = cl->trailing;
+	if (cl->group)
+		toy_group(&n->toy);
 	cfg.sm = &n->toy.sm;
 	cfg.lg = &cl->lg;
 	cfg.on_fatal = on_fatal;
@@ -363,12 +426,16 @@ struct result {
 	int status;
 	uint64_t index;
 	unsigned ncalls;
+	const struct toy *toy; /* if set: its committed index at the callback */
+	uint64_t committed;
 };
 
 static void propose_cb(void *arg, int status, uint64_t index)
 {
 	struct result *r = arg;
 
+	if (r->toy != NULL)
+		r->committed = r->toy->c_applied;
 	r->ncalls++;
 	r->done = true;
 	r->status = status;
@@ -588,12 +655,23 @@ static bool leader_among_2_3(void *arg)
 	return consensus_is_leader(&cl->nodes[1].c) || consensus_is_leader(&cl->nodes[2].c);
 }
 
+/* No snapshot or restore saw entries not yet committed (group commit). */
+static void assert_no_violations(void)
+{
+	unsigned i;
+
+	for (i = 0; i < NODES; i++)
+		ck_assert_uint_eq(cl->nodes[i].toy.violations, 0);
+}
+
 START_TEST(test_consensus_failover_and_restart_replays)
 {
-	struct node *leader = three_nodes(), *n1 = &cl->nodes[0];
+	struct node *leader, *n1 = &cl->nodes[0];
 	uint64_t skipped;
 	unsigned i;
 
+	cl->group = _i;
+	leader = three_nodes();
 	for (i = 0; i < 10; i++)
 		propose_sync(leader, i);
 	node_close(n1);
@@ -615,6 +693,7 @@ START_TEST(test_consensus_failover_and_restart_replays)
 		propose_sync(leader, i);
 	assert_caught_up(n1, leader);
 	ck_assert_uint_eq(n1->fatals, 0);
+	assert_no_violations();
 }
 END_TEST
 
@@ -623,6 +702,7 @@ START_TEST(test_consensus_late_node_gets_snapshot)
 	struct node *leader, *late = &cl->nodes[3];
 	unsigned i;
 
+	cl->group = _i;
 	cl->threshold = 16;
 	cl->trailing = 8;
 	leader = three_nodes();
@@ -644,6 +724,91 @@ START_TEST(test_consensus_late_node_gets_snapshot)
 	node_start(3, false);
 	assert_caught_up(late, leader);
 	ck_assert_uint_eq(late->fatals, 0);
+	assert_no_violations();
+}
+END_TEST
+
+static bool all_done(void *arg)
+{
+	struct result *r = arg;
+	unsigned i;
+
+	for (i = 0; i < 300; i++)
+		if (!r[i].done)
+			return false;
+	return true;
+}
+
+/* With group commit, a burst of entries committed together is applied in
+ * fewer commits than entries, on the leader and on a follower catching up;
+ * a proposal is reported only once its entry is committed; and every node
+ * ends with all it applied committed. */
+START_TEST(test_consensus_burst_commits_in_groups)
+{
+	static struct result r[300];
+	struct node *leader, *f = &cl->nodes[2];
+	uint64_t flushes, count;
+	unsigned i;
+
+	cl->group = true;
+	leader = three_nodes();
+	flushes = leader->toy.flushes;
+	for (i = 0; i < 300; i++) {
+		ck_assert_int_eq(propose(leader, i, &r[i]), 0);
+		r[i].toy = &leader->toy;
+	}
+	ck_assert(run_until(all_done, r, 20000));
+	for (i = 0; i < 300; i++) {
+		ck_assert_int_eq(r[i].status, 0);
+		ck_assert_uint_eq(r[i].ncalls, 1);
+		ck_assert_uint_ge(r[i].committed, r[i].index);
+	}
+	ck_assert_uint_lt(leader->toy.flushes - flushes, 300);
+	assert_caught_up(f, leader);
+
+	/* A follower that missed a burst catches up in groups too. */
+	node_close(f);
+	for (i = 0; i < 300; i++) {
+		ck_assert_int_eq(propose(leader, MAX_SEQ + i, &r[i]), 0);
+		r[i].toy = &leader->toy;
+	}
+	ck_assert(run_until(all_done, r, 20000));
+	flushes = f->toy.flushes;
+	count = f->toy.count;
+	node_start(2, false);
+	assert_caught_up(f, leader);
+	ck_assert_uint_eq(f->toy.count - count, 300);
+	ck_assert_uint_lt(f->toy.flushes - flushes, 300 / 4);
+	for (i = 0; i < NODES; i++) {
+		struct toy *t = &cl->nodes[i].toy;
+		ck_assert_uint_eq(t->pending, 0);
+		ck_assert_uint_eq(t->c_applied, t->applied);
+		ck_assert_uint_eq(cl->nodes[i].fatals, 0);
+	}
+	assert_no_violations();
+}
+END_TEST
+
+/* A failed group commit takes the fatal path, like a failed apply; the
+ * proposals whose entries it held are not reported applied. */
+START_TEST(test_consensus_commit_failure_is_fatal)
+{
+	struct node *leader;
+	static struct result r1, r2;
+	uint64_t committed;
+
+	cl->group = true;
+	node_start(0, true);
+	leader = wait_leader();
+	committed = propose_sync(leader, 1);
+	leader->toy.flush_fail = true;
+	ck_assert_int_eq(propose(leader, 2, &r1), 0);
+	run_for(300);
+	ck_assert_uint_eq(leader->fatals, 1);
+	ck_assert(r1.done);
+	ck_assert_int_eq(r1.status, ERR_UNAVAILABLE);
+	ck_assert_uint_eq(leader->toy.c_applied, committed);
+	ck_assert_int_eq(propose(leader, 3, &r2), ERR_UNAVAILABLE);
 }
 END_TEST
 
@@ -743,8 +908,10 @@ Suite *consensus_suite(void)
 	tcase_add_test(tc, test_consensus_apply_index_is_log_index);
 	tcase_add_test(tc, test_consensus_cluster_replicates_to_followers);
 	tcase_add_test(tc, test_consensus_barriers_batch_on_leader);
-	tcase_add_test(tc, test_consensus_failover_and_restart_replays);
-	tcase_add_test(tc, test_consensus_late_node_gets_snapshot);
+	tcase_add_loop_test(tc, test_consensus_failover_and_restart_replays, 0, 2);
+	tcase_add_loop_test(tc, test_consensus_late_node_gets_snapshot, 0, 2);
+	tcase_add_test(tc, test_consensus_burst_commits_in_groups);
+	tcase_add_test(tc, test_consensus_commit_failure_is_fatal);
 	tcase_add_test(tc, test_consensus_wrong_secret_cannot_join);
 	tcase_add_test(tc, test_consensus_close_cancels_pending_requests);
 	tcase_add_test(tc, test_consensus_apply_failure_is_fatal);

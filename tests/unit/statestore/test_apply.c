@@ -47,13 +47,18 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return remove(path);
 }
 
-static void replica_open(struct replica *r)
+static void replica_open_with(struct replica *r, const struct store_options *opts)
 {
 	snprintf(r->dir, sizeof r->dir, "/tmp/logos-apply-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(r->dir));
-	ck_assert_msg(store_open(&r->store, r->dir, NULL) == 0, "%s", r->store.errmsg);
+	ck_assert_msg(store_open(&r->store, r->dir, opts) == 0, "%s", r->store.errmsg);
 	buf_init(&r->effects);
 	applier_init(&r->applier, &r->store, &r->sm, on_effect, r);
+}
+
+static void replica_open(struct replica *r)
+{
+	replica_open_with(r, NULL);
 }
 
 static void replica_close(struct replica *r)
@@ -484,6 +489,213 @@ START_TEST(test_apply_malformed_entries_are_rejected_results)
 }
 END_TEST
 
+/* Asserts that two stores hold the same rows in `table` (bytes equal). */
+static void assert_same_rows(struct replica *a, struct replica *b, int table)
+{
+	struct store_txn ta, tb;
+	struct store_iter ia, ib;
+	const void *ka, *va, *kb, *vb;
+	size_t kla, vla, klb, vlb;
+	int ra, rb;
+	uint64_t n = 0;
+
+	ck_assert_int_eq(store_read(&a->store, &ta), 0);
+	ck_assert_int_eq(store_read(&b->store, &tb), 0);
+	ck_assert_int_eq(store_iter_init(&ia, &ta, table, NULL, 0, STORE_AT_LATEST), 0);
+	ck_assert_int_eq(store_iter_init(&ib, &tb, table, NULL, 0, STORE_AT_LATEST), 0);
+	for (;;) {
+		ra = store_iter_next(&ia, &ka, &kla, &va, &vla);
+		rb = store_iter_next(&ib, &kb, &klb, &vb, &vlb);
+		ck_assert_int_eq(ra, rb);
+		if (ra != 0)
+			break;
+		ck_assert_uint_eq(kla, klb);
+		ck_assert_uint_eq(vla, vlb);
+		ck_assert_int_eq(memcmp(ka, kb, kla), 0);
+		ck_assert_msg(vla == 0 || memcmp(va, vb, vla) == 0, "table %d row %llu differs",
+			      table, (unsigned long long)n);
+		n++;
+	}
+	ck_assert_int_eq(ra, ERR_NOTFOUND);
+	ck_assert_uint_gt(n, 0);
+	store_iter_close(&ia);
+	store_iter_close(&ib);
+	store_read_end(&ta);
+	store_read_end(&tb);
+}
+
+/* Asserts equal digests as of every index in [from, to]. */
+static void assert_same_digests(struct replica *a, struct replica *b, uint64_t from, uint64_t to)
+{
+	struct store_txn ta, tb;
+	struct hash128 da, db;
+	uint64_t i;
+
+	ck_assert_int_eq(store_read(&a->store, &ta), 0);
+	ck_assert_int_eq(store_read(&b->store, &tb), 0);
+	ck_assert_uint_eq(ta.oldest, tb.oldest);
+	if (from < ta.oldest)
+		from = ta.oldest;
+	for (i = from; i <= to; i++) {
+		ck_assert_int_eq(store_digest_at(&ta, i, &da), 0);
+		ck_assert_int_eq(store_digest_at(&tb, i, &db), 0);
+		ck_assert_msg(digest_equal(da, db), "digest as of index %llu differs",
+			      (unsigned long long)i);
+	}
+	store_read_end(&ta);
+	store_read_end(&tb);
+}
+
+/*
+ * Group commit: entries applied in groups of random sizes (apply_deferred,
+ * then flush) give exactly what applying them one by one gives: the same
+ * digest at every index, the same results and audit log, the same effects,
+ * in one LMDB commit per group. Until its flush a group is invisible. With
+ * _i odd, the grouped replica starts with a tiny map, so that it fills up in
+ * the middle of groups and every entry of the group is run again.
+ */
+START_TEST(test_apply_groups_equal_one_by_one)
+{
+	static const struct store_options tiny = {.map_size = 64 << 10,
+						  .map_size_max = (size_t)1 << 30};
+	struct replica one, grp;
+	uint64_t seed = 0x51ed2701ULL + (uint64_t)_i, rng = seed;
+	struct buf entry;
+	struct hash128 committed;
+	uint64_t index = 0, groups = 0, commits;
+	const uint64_t n = 800;
+	unsigned k, size;
+
+	buf_init(&entry);
+	replica_open(&one);
+	if (_i % 2)
+		replica_open_with(&grp, &tiny);
+	else
+		replica_open(&grp);
+	commits = grp.store.commits;
+	while (index < n) {
+		size = 1 + (unsigned)rng_below(&rng, _i % 2 ? 200 : 60);
+		committed = store_digest(&grp.store);
+		for (k = 0; k < size && index < n; k++) {
+			random_entry(&rng, ++index, &entry);
+			ck_assert_msg(one.sm.apply(&one.sm, index, entry.data, entry.len) == 0,
+				      "seed %llu index %llu: %s", (unsigned long long)seed,
+				      (unsigned long long)index, one.sm.errmsg(&one.sm));
+			ck_assert_msg(
+				grp.sm.apply_deferred(&grp.sm, index, entry.data, entry.len) == 0,
+				"seed %llu index %llu: %s", (unsigned long long)seed,
+				(unsigned long long)index, grp.sm.errmsg(&grp.sm));
+			/* Scribbled over: the group kept its own copy. */
+			memset(entry.data, 0xa5, entry.len);
+			/* Replaying an entry of the open group changes nothing. */
+			ck_assert_int_eq(grp.sm.apply_deferred(&grp.sm, index, "x", 1), 0);
+		}
+		/* Nothing of the open group is visible yet. */
+		ck_assert_uint_eq(grp.sm.applied_index(&grp.sm), index - k);
+		ck_assert(digest_equal(store_digest(&grp.store), committed));
+		ck_assert_uint_lt(grp.effects.len, one.effects.len + 1);
+		ck_assert_int_eq(grp.sm.flush(&grp.sm), 0);
+		groups++;
+		ck_assert_uint_eq(grp.sm.applied_index(&grp.sm), index);
+		ck_assert(digest_equal(store_digest(&grp.store), store_digest(&one.store)));
+		ck_assert_uint_eq(grp.effects.len, one.effects.len);
+	}
+	ck_assert_int_eq(grp.sm.flush(&grp.sm), 0); /* nothing open: no commit */
+	ck_assert_uint_eq(grp.store.commits - commits, groups);
+	ck_assert_uint_lt(groups, n / 10);
+	if (_i % 2)
+		ck_assert_uint_gt(grp.store.grows, 0);
+	assert_same_digests(&one, &grp, 1, n);
+	assert_same_rows(&one, &grp, STORE_RESULTS);
+	assert_same_rows(&one, &grp, STORE_LOG);
+	for (int t = 0; t < STORE_N_VERSIONED; t++)
+		if (t != STORE_QUEUES && t != STORE_STEPS && t != STORE_IDEM)
+			assert_same_rows(&one, &grp, t);
+	ck_assert_int_eq(memcmp(one.effects.data, grp.effects.data, one.effects.len), 0);
+	ck_assert_uint_eq(one.applier.commands, grp.applier.commands);
+	ck_assert_uint_eq(one.applier.rejected, grp.applier.rejected);
+	replica_close(&one);
+	replica_close(&grp);
+	buf_release(&entry);
+}
+END_TEST
+
+/*
+ * A store closed with a group open (the process died before the flush)
+ * reopens at the last committed index, with the digest recorded for it and
+ * its state; applying the lost entries again gives the same state as before.
+ * A snapshot commits the open group first.
+ */
+START_TEST(test_apply_group_lost_at_crash_is_replayed)
+{
+	struct replica a, b;
+	uint64_t rng = 77, index;
+	struct buf entries[40], snap;
+	struct hash128 at20, at40;
+	struct store_txn t;
+	struct hash128 d;
+
+	replica_open(&a);
+	replica_open(&b);
+	buf_init(&snap);
+	for (index = 1; index <= 40; index++) {
+		buf_init(&entries[index - 1]);
+		random_entry(&rng, index, &entries[index - 1]);
+	}
+	for (index = 1; index <= 20; index++)
+		ck_assert_int_eq(a.sm.apply_deferred(&a.sm, index, entries[index - 1].data,
+						     entries[index - 1].len),
+				 0);
+	ck_assert_int_eq(a.sm.flush(&a.sm), 0);
+	at20 = store_digest(&a.store);
+	for (; index <= 40; index++)
+		ck_assert_int_eq(a.sm.apply_deferred(&a.sm, index, entries[index - 1].data,
+						     entries[index - 1].len),
+				 0);
+	ck_assert_uint_eq(store_applied_index(&a.store), 20);
+	/* Readers see the committed state only. */
+	ck_assert_int_eq(store_read(&a.store, &t), 0);
+	ck_assert_uint_eq(t.index, 20);
+	ck_assert(digest_equal(t.digest, at20));
+	store_read_end(&t);
+
+	/* Crash: close without a flush. */
+	applier_close(&a.applier);
+	store_close(&a.store);
+	ck_assert_int_eq(store_open(&a.store, a.dir, NULL), 0);
+	applier_init(&a.applier, &a.store, &a.sm, on_effect, &a);
+	ck_assert_uint_eq(store_applied_index(&a.store), 20);
+	ck_assert(digest_equal(store_digest(&a.store), at20));
+	ck_assert_int_eq(store_read(&a.store, &t), 0);
+	ck_assert_int_eq(store_digest_at(&t, 20, &d), 0);
+	ck_assert(digest_equal(d, at20));
+	ck_assert_int_eq(store_digest_at(&t, 21, &d), ERR_RANGE);
+	store_read_end(&t);
+
+	/* Raft replays from its log: everything, of which 1..20 is skipped. */
+	for (index = 1; index <= 40; index++)
+		ck_assert_int_eq(a.sm.apply_deferred(&a.sm, index, entries[index - 1].data,
+						     entries[index - 1].len),
+				 0);
+	ck_assert_int_eq(a.sm.snapshot(&a.sm, &snap), 0); /* flushes first */
+	ck_assert_uint_eq(store_applied_index(&a.store), 40);
+	at40 = store_digest(&a.store);
+	for (index = 1; index <= 40; index++)
+		ck_assert_int_eq(
+			b.sm.apply(&b.sm, index, entries[index - 1].data, entries[index - 1].len),
+			0);
+	ck_assert(digest_equal(store_digest(&b.store), at40));
+	assert_same_digests(&a, &b, 1, 40);
+	assert_same_rows(&a, &b, STORE_RESULTS);
+	assert_same_rows(&a, &b, STORE_LOG);
+	for (index = 0; index < 40; index++)
+		buf_release(&entries[index]);
+	buf_release(&snap);
+	replica_close(&a);
+	replica_close(&b);
+}
+END_TEST
+
 Suite *apply_suite(void)
 {
 	Suite *s = suite_create("apply");
@@ -493,6 +705,8 @@ Suite *apply_suite(void)
 	tcase_add_loop_test(tc, test_apply_replicas_agree, 0, 4);
 	tcase_add_test(tc, test_apply_rewind_restores_digest);
 	tcase_add_test(tc, test_apply_malformed_entries_are_rejected_results);
+	tcase_add_loop_test(tc, test_apply_groups_equal_one_by_one, 0, 4);
+	tcase_add_test(tc, test_apply_group_lost_at_crash_is_replayed);
 	suite_add_tcase(s, tc);
 	return s;
 }
