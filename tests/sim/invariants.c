@@ -59,6 +59,7 @@ void sim_hook(struct raft_fixture *f, struct raft_fixture_event *event)
 
 	sim_trace(sim, (uint64_t)raft_fixture_event_type(event) << 8 |
 			       raft_fixture_event_server_index(event));
+	sim_settle_disks(sim);
 	for (i = 0; i < sim->n; i++) {
 		struct raft *r = raft_fixture_get(f, i);
 		raft_term term = r->current_term;

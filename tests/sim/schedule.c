@@ -122,7 +122,7 @@ static void act(struct sim *sim)
 			raft_fixture_io_fault(f, i, (int)sim_below(sim, 6),
 					      1 + (int)sim_below(sim, 3));
 		else
-			raft_fixture_set_disk_latency(f, i, 100 + (unsigned)sim_below(sim, 900));
+			sim_set_disk_latency(sim, i, 100 + (unsigned)sim_below(sim, 900));
 		break;
 	case 94:
 	case 95:
@@ -130,7 +130,7 @@ static void act(struct sim *sim)
 		break;
 	case 96:
 	case 97:
-		raft_fixture_set_disk_latency(f, i, 1 + (unsigned)sim_below(sim, 60));
+		sim_set_disk_latency(sim, i, 1 + (unsigned)sim_below(sim, 60));
 		break;
 	case 98: /* The leader hears no one but still speaks: it steps down
 		  * for want of append results (raft_fixture_depose does it
@@ -170,7 +170,7 @@ static void heal_and_commit(struct sim *sim)
 			raft_fixture_revive(f, i);
 		raft_fixture_io_fault(f, i, -1, 0);
 		raft_fixture_set_network_latency(f, i, 15);
-		raft_fixture_set_disk_latency(f, i, 10);
+		sim_set_disk_latency(sim, i, 10);
 	}
 	randomize_timeouts(sim);
 	deadline = raft_fixture_time(f) + SIM_HEAL_BOUND;

@@ -54,6 +54,14 @@ struct sim_server {
 	struct sm sm;
 	struct raft_fsm fsm;
 	bool open;
+	/* The disk latency in force and the one the schedule asked for: a
+	 * decrease waits until the disk is idle (sim_set_disk_latency). */
+	unsigned disk_latency, disk_target;
+	/* raft's own receive callback, behind sim's filter (sim.c, recv_filter). */
+	raft_io_recv_cb recv;
+	int (*io_start)(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+			raft_io_recv_cb recv);
+	uint64_t installs_dropped;
 	uint64_t restores;  /* snapshots installed */
 	uint64_t snapshots; /* snapshots taken */
 };
@@ -85,7 +93,7 @@ struct sim_prop {
 
 struct sim_stats {
 	uint64_t proposed, acked, failed, applies, rewinds_checked, puts_checked;
-	uint64_t restores, snapshots, faults, digests_compared;
+	uint64_t restores, snapshots, faults, digests_compared, installs_dropped;
 };
 
 struct sim {
@@ -124,6 +132,18 @@ void sim_init(struct sim *sim, uint64_t seed, unsigned n, bool snapshots, const 
 /* Closes the fixture and the stores and removes their directories. */
 void sim_close(struct sim *sim);
 struct raft *sim_raft(struct sim *sim, unsigned i);
+/*
+ * Sets server i's disk latency. raft_fixture completes each disk request at
+ * its issue time plus the latency in force then, so lowering the latency while
+ * requests are pending would complete a later append before an earlier one —
+ * which no real disk does and libraft 0.22.1 does not allow (raft.c,
+ * stepPersistedEntries asserts `index > r->last_stored`; Debian's build has no
+ * assertions and goes on with a corrupt log). An increase applies at once; a
+ * decrease waits until server i has no append or snapshot write pending
+ * (sim_settle_disks, after every step).
+ */
+void sim_set_disk_latency(struct sim *sim, unsigned i, unsigned msecs);
+void sim_settle_disks(struct sim *sim);
 
 /* workload.c: client commands. */
 /* Proposes a random entry to a random server that believes it leads.
