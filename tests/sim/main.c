@@ -69,9 +69,9 @@ int main(void)
 	p.start = env_u64("LOGOS_SIM_START", 1);
 	p.seeds = env_u64("LOGOS_SIM_SEEDS", DEFAULT_SEEDS);
 	p.steps = (unsigned)env_u64("LOGOS_SIM_STEPS", DEFAULT_STEPS);
-	p.io_faults = env_u64("LOGOS_SIM_IO_FAULTS", 0) != 0;
-	p.snapshots = env_u64("LOGOS_SIM_SNAPSHOTS", 0) != 0;
-	p.known = env_u64("LOGOS_SIM_KNOWN", 0) != 0;
+	p.opts.snapshots = env_u64("LOGOS_SIM_SNAPSHOTS", 1) != 0;
+	p.opts.membership = env_u64("LOGOS_SIM_MEMBERSHIP", 1) != 0;
+	p.opts.io_faults = env_u64("LOGOS_SIM_IO_FAULTS", 0) != 0;
 	if (p.start + p.seeds > INT32_MAX) {
 		fprintf(stderr, "check_sim: seeds must stay below %d\n", INT32_MAX);
 		return EXIT_FAILURE;

@@ -51,6 +51,32 @@ struct raft *sim_raft(struct sim *sim, unsigned i)
 	return raft_fixture_get(&sim->f, i);
 }
 
+void sim_retire_removed(struct sim *sim)
+{
+	for (unsigned l = 0; l < sim->n; l++) {
+		struct raft *r = sim_raft(sim, l);
+		const struct raft_configuration *c = &r->configuration_committed;
+
+		if (!raft_fixture_alive(&sim->f, l) || raft_state(r) != RAFT_LEADER || c->n == 0)
+			continue;
+		for (unsigned i = 0; i < sim->n; i++) {
+			struct sim_server *s = &sim->servers[i];
+			bool in = false;
+
+			for (unsigned k = 0; k < c->n; k++)
+				in |= c->servers[k].id == (raft_id)i + 1;
+			if (in) {
+				s->added = true;
+			} else if (s->added && !s->retired) {
+				s->retired = true;
+				sim->stats.retired++;
+				if (raft_fixture_alive(&sim->f, i))
+					raft_fixture_kill(&sim->f, i);
+			}
+		}
+	}
+}
+
 /* No append nor snapshot write of server i is pending: every entry raft
  * asked to persist is persisted and no snapshot is being taken or installed.
  * (A pending snapshot load, for an install sent to a follower, may complete
@@ -233,7 +259,30 @@ static void server_close(struct sim_server *s)
 	s->open = false;
 }
 
-void sim_init(struct sim *sim, uint64_t seed, unsigned n, bool snapshots, const char *root)
+/* raft's settings for server i, before it starts. The election timeout is
+ * drawn by the caller (the draw order is part of a seed's schedule). */
+static void server_configure(struct sim *sim, unsigned i)
+{
+	struct raft *r = sim_raft(sim, i);
+
+	sim->servers[i].io_start = r->io->start;
+	r->io->start = io_start_filtered;
+	/* The fixture traces every step to stderr: half a million lines per
+	 * CI run. A failing seed is replayed with LOGOS_SIM_TRACE=1 to see
+	 * them. */
+	if (getenv("LOGOS_SIM_TRACE") == NULL)
+		r->tracer = &sim->quiet;
+	/* Low thresholds, so that snapshots are taken and installed often
+	 * (reliability.md F11). */
+	raft_set_snapshot_threshold(r, sim->opts.snapshots ? SIM_SNAP_THRESH : 1000000);
+	raft_set_snapshot_trailing(r, SIM_SNAP_TRAIL);
+	/* An install lost to a partition is retried after this long
+	 * (libraft's default, 30 s, is the whole liveness bound). */
+	raft_set_install_snapshot_timeout(r, SIM_INSTALL_TIMEOUT);
+}
+
+void sim_init(struct sim *sim, uint64_t seed, unsigned n, const struct sim_options *opts,
+	      const char *root)
 {
 	struct raft_configuration conf;
 	unsigned i;
@@ -248,6 +297,8 @@ void sim_init(struct sim *sim, uint64_t seed, unsigned n, bool snapshots, const 
 		sim->rng = 1;
 	sim->trace = 14695981039346656037ULL;
 	sim->n = n;
+	sim->opts = *opts;
+	sim->root = root;
 	sim->next_request_id = 1;
 	buf_init(&sim->scratch);
 
@@ -257,6 +308,7 @@ void sim_init(struct sim *sim, uint64_t seed, unsigned n, bool snapshots, const 
 	ck_assert_int_eq(rv, 0);
 	for (i = 0; i < n; i++) {
 		server_open(sim, i, root);
+		sim->servers[i].added = true; /* bootstrapped */
 		rv = raft_fixture_grow(&sim->f, &sim->servers[i].fsm);
 		ck_assert_int_eq(rv, 0);
 	}
@@ -266,28 +318,34 @@ void sim_init(struct sim *sim, uint64_t seed, unsigned n, bool snapshots, const 
 	ck_assert_int_eq(rv, 0);
 	raft_configuration_close(&conf);
 	for (i = 0; i < n; i++) {
-		struct raft *r = sim_raft(sim, i);
-
-		sim->servers[i].io_start = r->io->start;
-		r->io->start = io_start_filtered;
-		/* The fixture traces every step to stderr: half a million
-		 * lines per CI run. A failing seed is replayed with
-		 * LOGOS_SIM_TRACE=1 to see them. */
-		if (getenv("LOGOS_SIM_TRACE") == NULL)
-			r->tracer = &sim->quiet;
-		/* Low thresholds, so that snapshots are taken and installed
-		 * often (reliability.md F11). */
-		raft_set_snapshot_threshold(r, snapshots ? SIM_SNAP_THRESH : 1000000);
-		raft_set_snapshot_trailing(r, SIM_SNAP_TRAIL);
-		/* An install lost to a partition is retried after this long
-		 * (libraft's default, 30 s, is the whole liveness bound). */
-		raft_set_install_snapshot_timeout(r, SIM_INSTALL_TIMEOUT);
+		server_configure(sim, i);
 		raft_fixture_set_randomized_election_timeout(&sim->f, i,
 							     1000 + (unsigned)sim_below(sim, 1000));
 	}
 	rv = raft_fixture_start(&sim->f);
 	ck_assert_int_eq(rv, 0);
 	raft_fixture_hook(&sim->f, sim_hook);
+}
+
+unsigned sim_grow(struct sim *sim)
+{
+	unsigned i = sim->n;
+	int rv;
+
+	ck_assert_uint_lt(i, SIM_MAX_SERVERS);
+	server_open(sim, i, sim->root);
+	rv = raft_fixture_grow(&sim->f, &sim->servers[i].fsm);
+	ck_assert_int_eq(rv, 0);
+	sim->n++;
+	server_configure(sim, i);
+	raft_fixture_set_randomized_election_timeout(&sim->f, i,
+						     1000 + (unsigned)sim_below(sim, 1000));
+	/* Not bootstrapped: it starts with an empty log and no configuration,
+	 * and waits for a leader to send it entries or a snapshot. */
+	rv = raft_start(sim_raft(sim, i));
+	SIM_ASSERT(sim, rv == 0, "start joining server %u: %d", i, rv);
+	sim->stats.joined++;
+	return i;
 }
 
 void sim_close(struct sim *sim)
@@ -302,6 +360,9 @@ void sim_close(struct sim *sim)
 	for (size_t k = 0; k < sim->n_props; k++)
 		free(sim->props[k]);
 	free(sim->props);
+	for (size_t k = 0; k < sim->n_changes; k++)
+		free(sim->changes[k]);
+	free(sim->changes);
 	free(sim->leaders);
 	free(sim->digests);
 	free(sim->have_digest);

@@ -31,7 +31,7 @@
 #include "statestore/apply.h"
 #include "statestore/store.h"
 
-#define SIM_MAX_SERVERS     5
+#define SIM_MAX_SERVERS     7  /* 3 or 5 at start, and up to 2 that join */
 #define SIM_MAX_CMDS        3  /* commands per proposed entry */
 #define SIM_DATA_MAX        24 /* bytes of a file put's data */
 #define SIM_N_PATHS         5
@@ -64,6 +64,10 @@ struct sim_server {
 	uint64_t installs_dropped;
 	uint64_t restores;  /* snapshots installed */
 	uint64_t snapshots; /* snapshots taken */
+	/* Its removal from the configuration committed: shut down for good
+	 * (killed, never revived), its store kept for the final checks. */
+	bool retired;
+	bool added; /* seen in a leader's committed configuration */
 };
 
 /* One command of a proposed entry, as far as the checks need it. */
@@ -91,20 +95,50 @@ struct sim_prop {
 	uint64_t index;
 };
 
+/* One membership change (raft_add, raft_assign, raft_remove). Owned by the
+ * run, freed after the fixture closes. */
+struct sim_change {
+	struct raft_change req;
+	struct sim *sim;
+	int kind;        /* SIM_CHANGE_* */
+	unsigned server; /* the server it is about */
+	int role;        /* raft_assign's */
+	bool done;
+	int status;
+};
+
+enum {
+	SIM_CHANGE_ADD = 1,
+	SIM_CHANGE_ASSIGN,
+	SIM_CHANGE_REMOVE
+};
+
+/* What a run does besides client commands and network and disk faults. */
+struct sim_options {
+	bool snapshots;  /* snapshot every SIM_SNAP_THRESH entries, installs */
+	bool io_faults;  /* raft_fixture_io_fault: libraft 0.22.1 fails (schedule.c) */
+	bool membership; /* servers join, are promoted, demoted and removed */
+};
+
 struct sim_stats {
 	uint64_t proposed, acked, failed, applies, rewinds_checked, puts_checked;
 	uint64_t restores, snapshots, faults, digests_compared, installs_dropped;
+	uint64_t changes_proposed, changes_committed, joined, retired;
 };
 
 struct sim {
 	uint64_t seed;
 	uint64_t rng;
-	unsigned n;
-	bool io_faults; /* inject raft_fixture_io_fault (see schedule.c) */
+	unsigned n; /* servers in the fixture (grows when one joins) */
+	struct sim_options opts;
+	const char *root;
 	struct raft_fixture f;
 	struct sim_server servers[SIM_MAX_SERVERS];
 	struct sim_prop **props;
 	size_t n_props, cap_props;
+	struct sim_change **changes;
+	size_t n_changes, cap_changes;
+	struct sim_change *change; /* the one in progress, if any */
 	uint64_t next_request_id;
 	/* I4: the leader seen in each term (0: none yet), indexed by term. */
 	raft_id *leaders;
@@ -125,10 +159,15 @@ struct sim {
 uint64_t sim_rand(struct sim *sim);
 uint64_t sim_below(struct sim *sim, uint64_t n);
 void sim_trace(struct sim *sim, uint64_t v);
-/* Sets up a cluster of `n` servers (stores in fresh directories below
- * `root`), bootstraps and starts it; `snapshots`: take them every
- * SIM_SNAP_THRESH entries (else practically never). Fails the test on error. */
-void sim_init(struct sim *sim, uint64_t seed, unsigned n, bool snapshots, const char *root);
+/* Sets up a cluster of `n` voters (stores in fresh directories below
+ * `root`), bootstraps and starts it; with opts->snapshots, snapshots are
+ * taken every SIM_SNAP_THRESH entries (else practically never). Fails the
+ * test on error. */
+void sim_init(struct sim *sim, uint64_t seed, unsigned n, const struct sim_options *opts,
+	      const char *root);
+/* Adds a server to the fixture (raft_fixture_grow) with an empty store and
+ * starts it, outside any configuration until raft_add; returns its index. */
+unsigned sim_grow(struct sim *sim);
 /* Closes the fixture and the stores and removes their directories. */
 void sim_close(struct sim *sim);
 struct raft *sim_raft(struct sim *sim, unsigned i);
@@ -144,6 +183,12 @@ struct raft *sim_raft(struct sim *sim, unsigned i);
  */
 void sim_set_disk_latency(struct sim *sim, unsigned i, unsigned msecs);
 void sim_settle_disks(struct sim *sim);
+/* After every step: a server that was in a committed configuration and is no
+ * longer in a leader's committed configuration is retired (killed for good),
+ * as an operator shuts down a removed server: else, if it never heard of its
+ * removal, it would campaign forever (the disruptive server of Raft §4.2.3).
+ */
+void sim_retire_removed(struct sim *sim);
 
 /* workload.c: client commands. */
 /* Proposes a random entry to a random server that believes it leads.
@@ -161,14 +206,18 @@ void sim_hook(struct raft_fixture *f, struct raft_fixture_event *event);
 void sim_after_apply(struct sim *sim, struct sim_server *s, uint64_t index, const void *buf,
 		     size_t len);
 void sim_after_restore(struct sim *sim, struct sim_server *s);
-/* End of run: I1 and I3 over every stored index. */
-void sim_check_final(struct sim *sim);
+/* End of run: I1 and I3 over every stored index. `ref` is the leader after
+ * healing; `member[i]` says whether server i is a voter or standby of its
+ * configuration (and so must have applied everything); the others (spares,
+ * removed servers, joiners never added) are checked up to what they
+ * applied. */
+void sim_check_final(struct sim *sim, unsigned ref, const bool *member);
 
 /* schedule.c: one whole run. */
 /* Runs the seeded schedule of `steps` actions on a fresh cluster below
  * `root`, heals it, checks liveness (I6) and every invariant. Returns the
  * run's trace hash. */
-uint64_t sim_run(uint64_t seed, unsigned steps, bool io_faults, bool snapshots, const char *root,
+uint64_t sim_run(uint64_t seed, unsigned steps, const struct sim_options *opts, const char *root,
 		 struct sim_stats *stats);
 
 #endif /* LOGOS_TESTS_SIM_SIM_H */
