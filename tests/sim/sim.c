@@ -112,6 +112,14 @@ void sim_settle_disks(struct sim *sim)
 	}
 }
 
+/* The server whose raft_io this is (raft_init sets io->data). */
+static struct sim_server *server_of(struct raft_io *io)
+{
+	struct raft *r = io->data;
+
+	return r->fsm->data;
+}
+
 /*
  * libraft 0.22.1 cannot take an InstallSnapshot while the receiver is still
  * writing a snapshot of its own (legacy.c): raft's core restores its log to
@@ -145,11 +153,96 @@ static void recv_filter(struct raft_io *io, struct raft_message *m)
 static int io_start_filtered(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
 			     raft_io_recv_cb recv)
 {
-	struct raft *r = io->data;
-	struct sim_server *s = r->fsm->data;
+	struct sim_server *s = server_of(io);
 
 	s->recv = recv;
 	return s->io_start(io, msecs, tick, recv_filter);
+}
+
+/*
+ * The disk of raft_fixture must complete one server's writes in the order it
+ * was given them, as a real disk does and as libraft requires (see
+ * sim_set_disk_latency): every append and snapshot put goes through these
+ * wrappers, which keep the writes in issue order and fail the run if one
+ * completes before an earlier one.
+ */
+/* Records a write; req->data points to the record until it completes (raft
+ * reads req->data only in its callback, the fixture never). */
+static struct sim_write *write_push(struct sim_server *s, void *req, void **data)
+{
+	struct sim_write *w;
+
+	SIM_ASSERT(s->sim, s->writes_n < SIM_MAX_WRITES, "server %u: too many disk writes", s->i);
+	w = &s->writes[(s->writes_head + s->writes_n++) % SIM_MAX_WRITES];
+	w->s = s;
+	w->req = req;
+	w->data = *data;
+	*data = w;
+	return w;
+}
+
+/* A write that failed to start never completes: it is the newest. */
+static void write_unpush(struct sim_write *w, void **data)
+{
+	*data = w->data;
+	w->s->writes_n--;
+}
+
+/* The completed write, which must be the oldest one pending. */
+static struct sim_write write_pop(struct sim_write *w, void **data)
+{
+	struct sim_server *s = w->s;
+	struct sim_write done = *w;
+
+	SIM_ASSERT(s->sim, s->writes_n > 0 && w == &s->writes[s->writes_head],
+		   "server %u: a disk write completed before an earlier one (%u pending)", s->i,
+		   s->writes_n);
+	*data = w->data;
+	s->writes_head = (s->writes_head + 1) % SIM_MAX_WRITES;
+	s->writes_n--;
+	return done;
+}
+
+static void append_done(struct raft_io_append *req, int status)
+{
+	struct sim_write w = write_pop(req->data, &req->data);
+
+	w.append_cb(req, status);
+}
+
+static int append_ordered(struct raft_io *io, struct raft_io_append *req,
+			  const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+{
+	struct sim_server *s = server_of(io);
+	struct sim_write *w = write_push(s, req, &req->data);
+	int rv;
+
+	w->append_cb = cb;
+	rv = s->io_append(io, req, entries, n, append_done);
+	if (rv != 0)
+		write_unpush(w, &req->data);
+	return rv;
+}
+
+static void put_done(struct raft_io_snapshot_put *req, int status)
+{
+	struct sim_write w = write_pop(req->data, &req->data);
+
+	w.put_cb(req, status);
+}
+
+static int put_ordered(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+		       const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+{
+	struct sim_server *s = server_of(io);
+	struct sim_write *w = write_push(s, req, &req->data);
+	int rv;
+
+	w->put_cb = cb;
+	rv = s->io_snapshot_put(io, trailing, req, snapshot, put_done);
+	if (rv != 0)
+		write_unpush(w, &req->data);
+	return rv;
 }
 
 /* During fsm->apply the entry's index is raft_last_applied() + 1: libraft
@@ -267,6 +360,10 @@ static void server_configure(struct sim *sim, unsigned i)
 
 	sim->servers[i].io_start = r->io->start;
 	r->io->start = io_start_filtered;
+	sim->servers[i].io_append = r->io->append;
+	r->io->append = append_ordered;
+	sim->servers[i].io_snapshot_put = r->io->snapshot_put;
+	r->io->snapshot_put = put_ordered;
 	/* The fixture traces every step to stderr: half a million lines per
 	 * CI run. A failing seed is replayed with LOGOS_SIM_TRACE=1 to see
 	 * them. */

@@ -38,6 +38,7 @@
 #define SIM_SNAP_THRESH     32    /* raft_set_snapshot_threshold */
 #define SIM_SNAP_TRAIL      8     /* raft_set_snapshot_trailing */
 #define SIM_INSTALL_TIMEOUT 5000  /* raft_set_install_snapshot_timeout, ms */
+#define SIM_MAX_WRITES      1024  /* disk writes pending on one server */
 #define SIM_HEAL_BOUND      30000 /* simulated ms for I6 (liveness after healing) */
 
 /* Fails the running test, naming the seed (Check exits the forked test). */
@@ -62,6 +63,21 @@ struct sim_server {
 	int (*io_start)(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
 			raft_io_recv_cb recv);
 	uint64_t installs_dropped;
+	/* Disk writes (appends and snapshot puts) in the order issued, to
+	 * check that they complete in that order (sim.c, disk_done). */
+	struct sim_write {
+		struct sim_server *s;
+		void *req;
+		void *data; /* raft's req->data, while ours points here */
+		raft_io_append_cb append_cb;
+		raft_io_snapshot_put_cb put_cb;
+	} writes[SIM_MAX_WRITES];
+	unsigned writes_head, writes_n;
+	int (*io_append)(struct raft_io *io, struct raft_io_append *req,
+			 const struct raft_entry entries[], unsigned n, raft_io_append_cb cb);
+	int (*io_snapshot_put)(struct raft_io *io, unsigned trailing,
+			       struct raft_io_snapshot_put *req,
+			       const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
 	uint64_t restores;  /* snapshots installed */
 	uint64_t snapshots; /* snapshots taken */
 	/* Its removal from the configuration committed: shut down for good
