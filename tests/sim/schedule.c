@@ -132,7 +132,13 @@ static void change(struct sim *sim)
 		return;
 	l = cand[sim_below(sim, n)];
 	r = sim_raft(sim, l);
-	if (r->legacy.change != NULL) /* one of ours, from an earlier term */
+	/* Only when libraft would accept a change: raft_add, raft_remove and
+	 * raft_assign leak the encoded configuration when the core refuses it
+	 * (legacy.c, clientChangeConfiguration returns RAFT_CANTCHANGE or
+	 * RAFT_NOTLEADER without freeing entry.buf), and with a change of an
+	 * earlier term still registered, legacy.c would overwrite it. */
+	if (r->legacy.change != NULL || r->configuration_uncommitted_index != 0 ||
+	    r->leader_state.promotee_id != 0 || r->leader_state.transferee != 0)
 		return;
 	n = 0;
 	if (what == 0) { /* Join: a server outside the configuration. */
