@@ -62,6 +62,7 @@ void sim_hook(struct raft_fixture *f, struct raft_fixture_event *event)
 	sim_settle_disks(sim);
 	if (sim->opts.membership)
 		sim_retire_removed(sim);
+	sim_restart_crashed(sim);
 	for (i = 0; i < sim->n; i++) {
 		struct raft *r = raft_fixture_get(f, i);
 		raft_term term = r->current_term;

@@ -71,6 +71,7 @@ int main(void)
 	p.steps = (unsigned)env_u64("LOGOS_SIM_STEPS", DEFAULT_STEPS);
 	p.opts.snapshots = env_u64("LOGOS_SIM_SNAPSHOTS", 1) != 0;
 	p.opts.membership = env_u64("LOGOS_SIM_MEMBERSHIP", 1) != 0;
+	p.opts.restarts = env_u64("LOGOS_SIM_RESTARTS", 1) != 0;
 	p.opts.io_faults = env_u64("LOGOS_SIM_IO_FAULTS", 0) != 0;
 	if (p.start + p.seeds > INT32_MAX) {
 		fprintf(stderr, "check_sim: seeds must stay below %d\n", INT32_MAX);

@@ -217,6 +217,13 @@ static void act(struct sim *sim)
 		change(sim);
 		return;
 	}
+	/* A crash: the server restarts from its persisted state once its
+	 * requests in flight are done (sim_restart_crashed). */
+	if (sim->opts.restarts && sim_below(sim, 100) < 3) {
+		sim->stats.faults++;
+		sim_crash(sim, (unsigned)sim_below(sim, sim->n));
+		return;
+	}
 	r = sim_below(sim, 100);
 	i = (unsigned)sim_below(sim, sim->n);
 	sim_trace(sim, r);
@@ -261,7 +268,8 @@ static void act(struct sim *sim)
 	case 89:
 	case 90:
 	case 91:
-		if (!raft_fixture_alive(f, i) && !sim->servers[i].retired)
+		if (!raft_fixture_alive(f, i) && !sim->servers[i].retired &&
+		    !sim->servers[i].crashed)
 			raft_fixture_revive(f, i);
 		break;
 	case 92:
@@ -386,7 +394,8 @@ static unsigned heal_and_commit(struct sim *sim, bool *member)
 	for (i = 0; i < sim->n; i++) {
 		if (sim->servers[i].retired)
 			continue;
-		if (!raft_fixture_alive(f, i))
+		/* A crashed server comes back by itself once restarted. */
+		if (!raft_fixture_alive(f, i) && !sim->servers[i].crashed)
 			raft_fixture_revive(f, i);
 		raft_fixture_io_fault(f, i, -1, 0);
 		raft_fixture_set_network_latency(f, i, 15);

@@ -56,6 +56,7 @@ void sim_retire_removed(struct sim *sim)
 	for (unsigned l = 0; l < sim->n; l++) {
 		struct raft *r = sim_raft(sim, l);
 		const struct raft_configuration *c = &r->configuration_committed;
+		raft_index at = r->configuration_committed_index;
 
 		if (!raft_fixture_alive(&sim->f, l) || raft_state(r) != RAFT_LEADER || c->n == 0)
 			continue;
@@ -65,9 +66,14 @@ void sim_retire_removed(struct sim *sim)
 
 			for (unsigned k = 0; k < c->n; k++)
 				in |= c->servers[k].id == (raft_id)i + 1;
+			/* A leader may still know an older committed
+			 * configuration (after a restart): only a later one
+			 * than the one that had i tells its removal. */
 			if (in) {
 				s->added = true;
-			} else if (s->added && !s->retired) {
+				if (at > s->added_at)
+					s->added_at = at;
+			} else if (s->added && at > s->added_at && !s->retired) {
 				s->retired = true;
 				sim->stats.retired++;
 				if (raft_fixture_alive(&sim->f, i))
@@ -75,180 +81,6 @@ void sim_retire_removed(struct sim *sim)
 			}
 		}
 	}
-}
-
-/* No append nor snapshot write of server i is pending: every entry raft
- * asked to persist is persisted and no snapshot is being taken or installed.
- * (A pending snapshot load, for an install sent to a follower, may complete
- * after a later write: libraft expects that, legacyLoadSnapshotCb.) */
-static bool disk_idle(struct sim *sim, unsigned i)
-{
-	struct raft *r = sim_raft(sim, i);
-
-	return r->last_stored == raft_last_index(r) && !r->legacy.snapshot_taking &&
-	       !r->legacy.snapshot_install;
-}
-
-void sim_set_disk_latency(struct sim *sim, unsigned i, unsigned msecs)
-{
-	struct sim_server *s = &sim->servers[i];
-
-	s->disk_target = msecs;
-	if (msecs >= s->disk_latency || disk_idle(sim, i)) {
-		s->disk_latency = msecs;
-		raft_fixture_set_disk_latency(&sim->f, i, msecs);
-	}
-}
-
-void sim_settle_disks(struct sim *sim)
-{
-	for (unsigned i = 0; i < sim->n; i++) {
-		struct sim_server *s = &sim->servers[i];
-
-		if (s->disk_target < s->disk_latency && disk_idle(sim, i)) {
-			s->disk_latency = s->disk_target;
-			raft_fixture_set_disk_latency(&sim->f, i, s->disk_target);
-		}
-	}
-}
-
-/* The server whose raft_io this is (raft_init sets io->data). */
-static struct sim_server *server_of(struct raft_io *io)
-{
-	struct raft *r = io->data;
-
-	return r->fsm->data;
-}
-
-/*
- * Two InstallSnapshot messages libraft 0.22.1 mishandles, which the
- * simulation loses instead (the network may lose any message; the leader
- * sends it again after raft_set_install_snapshot_timeout):
- *
- * - one that arrives while the receiver is still writing a snapshot of its
- *   own (legacy.c): raft's core restores its log to the installed snapshot at
- *   once (replication.c, replicationInstallSnapshot) while the legacy layer
- *   parks the write of the install in snapshot_pending; when the own
- *   snapshot's write completes, takeSnapshotCb reports that older snapshot to
- *   the core, whose log no longer has its index (trail.c, TrailSnapshot
- *   asserts `last_term != 0`), then clears snapshot_pending before reading it
- *   and calls legacyPersistSnapshotStart(NULL): a read of NULL->r at address
- *   0x48 (Debian's build has no assertions and crashes there, seed 79);
- * - one that arrives while an install is in flight (r->snapshot.installing):
- *   replicationInstallSnapshot ignores it but reports it as asynchronous, so
- *   neither recvInstallSnapshot nor the legacy recvCb frees its data and
- *   configuration, a leak LeakSanitizer reports.
- */
-static void recv_filter(struct raft_io *io, struct raft_message *m)
-{
-	struct raft *r = io->data;
-	struct sim_server *s = server_of(io);
-
-	if (m->type == RAFT_INSTALL_SNAPSHOT &&
-	    (r->legacy.snapshot_taking || r->snapshot.installing)) {
-		/* What raft's recvCb frees when it drops a message. */
-		raft_configuration_close(&m->install_snapshot.conf);
-		raft_free(m->install_snapshot.data.base);
-		s->installs_dropped++;
-		s->sim->stats.installs_dropped++;
-		return;
-	}
-	s->recv(io, m);
-}
-
-static int io_start_filtered(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
-			     raft_io_recv_cb recv)
-{
-	struct sim_server *s = server_of(io);
-
-	s->recv = recv;
-	return s->io_start(io, msecs, tick, recv_filter);
-}
-
-/*
- * The disk of raft_fixture must complete one server's writes in the order it
- * was given them, as a real disk does and as libraft requires (see
- * sim_set_disk_latency): every append and snapshot put goes through these
- * wrappers, which keep the writes in issue order and fail the run if one
- * completes before an earlier one.
- */
-/* Records a write; req->data points to the record until it completes (raft
- * reads req->data only in its callback, the fixture never). */
-static struct sim_write *write_push(struct sim_server *s, void *req, void **data)
-{
-	struct sim_write *w;
-
-	SIM_ASSERT(s->sim, s->writes_n < SIM_MAX_WRITES, "server %u: too many disk writes", s->i);
-	w = &s->writes[(s->writes_head + s->writes_n++) % SIM_MAX_WRITES];
-	w->s = s;
-	w->req = req;
-	w->data = *data;
-	*data = w;
-	return w;
-}
-
-/* A write that failed to start never completes: it is the newest. */
-static void write_unpush(struct sim_write *w, void **data)
-{
-	*data = w->data;
-	w->s->writes_n--;
-}
-
-/* The completed write, which must be the oldest one pending. */
-static struct sim_write write_pop(struct sim_write *w, void **data)
-{
-	struct sim_server *s = w->s;
-	struct sim_write done = *w;
-
-	SIM_ASSERT(s->sim, s->writes_n > 0 && w == &s->writes[s->writes_head],
-		   "server %u: a disk write completed before an earlier one (%u pending)", s->i,
-		   s->writes_n);
-	*data = w->data;
-	s->writes_head = (s->writes_head + 1) % SIM_MAX_WRITES;
-	s->writes_n--;
-	return done;
-}
-
-static void append_done(struct raft_io_append *req, int status)
-{
-	struct sim_write w = write_pop(req->data, &req->data);
-
-	w.append_cb(req, status);
-}
-
-static int append_ordered(struct raft_io *io, struct raft_io_append *req,
-			  const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
-{
-	struct sim_server *s = server_of(io);
-	struct sim_write *w = write_push(s, req, &req->data);
-	int rv;
-
-	w->append_cb = cb;
-	rv = s->io_append(io, req, entries, n, append_done);
-	if (rv != 0)
-		write_unpush(w, &req->data);
-	return rv;
-}
-
-static void put_done(struct raft_io_snapshot_put *req, int status)
-{
-	struct sim_write w = write_pop(req->data, &req->data);
-
-	w.put_cb(req, status);
-}
-
-static int put_ordered(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
-		       const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
-{
-	struct sim_server *s = server_of(io);
-	struct sim_write *w = write_push(s, req, &req->data);
-	int rv;
-
-	w->put_cb = cb;
-	rv = s->io_snapshot_put(io, trailing, req, snapshot, put_done);
-	if (rv != 0)
-		write_unpush(w, &req->data);
-	return rv;
 }
 
 /* During fsm->apply the entry's index is raft_last_applied() + 1: libraft
@@ -263,6 +95,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	struct sim_server *s = fsm->data;
 	struct sim *sim = s->sim;
 	uint64_t index = raft_last_applied(sim_raft(sim, s->i)) + 1;
+	/* After a restart raft replays entries the store already applied
+	 * (DESIGN §4.4): the apply loop skips them. */
+	bool replay = index <= s->sm.applied_index(&s->sm);
 	int rv;
 
 	*result = NULL;
@@ -272,7 +107,10 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	SIM_ASSERT(sim, rv == 0, "server %u apply index %llu: %s", s->i, (unsigned long long)index,
 		   s->sm.errmsg(&s->sm));
 	sim->stats.applies++;
-	sim_after_apply(sim, s, index, buf->base, buf->len);
+	if (replay)
+		sim->stats.replays++;
+	else
+		sim_after_apply(sim, s, index, buf->base, buf->len);
 	return 0;
 }
 
@@ -335,7 +173,8 @@ static void server_open(struct sim *sim, unsigned i, const char *root)
 	SIM_ASSERT(sim, rv == 0, "open store: %s", s->store.errmsg);
 	applier_init(&s->applier, &s->store, &s->sm, NULL, NULL);
 	s->open = true;
-	s->disk_latency = s->disk_target = 10; /* raft_fixture's default */
+	snprintf(s->address, sizeof s->address, "%u", i + 1); /* the fixture's */
+	s->disk_latency = s->disk_target = 10;                /* raft_fixture's default */
 	s->fsm.version = 1;
 	s->fsm.data = s;
 	s->fsm.apply = fsm_apply;
@@ -364,12 +203,7 @@ static void server_configure(struct sim *sim, unsigned i)
 {
 	struct raft *r = sim_raft(sim, i);
 
-	sim->servers[i].io_start = r->io->start;
-	r->io->start = io_start_filtered;
-	sim->servers[i].io_append = r->io->append;
-	r->io->append = append_ordered;
-	sim->servers[i].io_snapshot_put = r->io->snapshot_put;
-	r->io->snapshot_put = put_ordered;
+	sim_io_wrap(sim, i);
 	/* The fixture traces every step to stderr: half a million lines per
 	 * CI run. A failing seed is replayed with LOGOS_SIM_TRACE=1 to see
 	 * them. */
@@ -422,6 +256,7 @@ void sim_init(struct sim *sim, uint64_t seed, unsigned n, const struct sim_optio
 	raft_configuration_close(&conf);
 	for (i = 0; i < n; i++) {
 		server_configure(sim, i);
+		sim->servers[i].io.persisted = 1; /* the bootstrap configuration */
 		raft_fixture_set_randomized_election_timeout(&sim->f, i,
 							     1000 + (unsigned)sim_below(sim, 1000));
 	}
@@ -449,6 +284,63 @@ unsigned sim_grow(struct sim *sim)
 	SIM_ASSERT(sim, rv == 0, "start joining server %u: %d", i, rv);
 	sim->stats.joined++;
 	return i;
+}
+
+void sim_crash(struct sim *sim, unsigned i)
+{
+	struct sim_server *s = &sim->servers[i];
+
+	if (s->crashed || s->retired)
+		return;
+	if (raft_fixture_alive(&sim->f, i))
+		raft_fixture_kill(&sim->f, i);
+	s->crashed = true;
+}
+
+static void restart(struct sim *sim, unsigned i)
+{
+	static const struct store_options opts = {.map_size = 8u << 20, .map_size_max = 0};
+	struct sim_server *s = &sim->servers[i];
+	struct raft *r = sim_raft(sim, i);
+	struct raft_io *io = r->io;
+	struct raft_tracer *tracer = r->tracer;
+	int rv;
+
+	/* The process dies: raft's memory, and the store's but for what LMDB
+	 * committed. Pending client requests fail (legacy.c, raft_close). */
+	raft_close(r, NULL);
+	applier_close(&s->applier);
+	store_close(&s->store);
+	rv = store_open(&s->store, s->dir, &opts);
+	SIM_ASSERT(sim, rv == 0, "server %u: reopen store: %s", i, s->store.errmsg);
+	applier_init(&s->applier, &s->store, &s->sm, NULL, NULL);
+	/* A new process: raft_fixture's settings (serverInit), ours, and
+	 * raft_start loads the persisted state through the same raft_io. */
+	rv = raft_init(r, io, &s->fsm, (raft_id)i + 1, s->address);
+	SIM_ASSERT(sim, rv == 0, "server %u: raft_init: %d", i, rv);
+	r->tracer = tracer;
+	raft_set_election_timeout(r, 1000);
+	raft_set_heartbeat_timeout(r, 100);
+	raft_set_snapshot_threshold(r, sim->opts.snapshots ? SIM_SNAP_THRESH : 1000000);
+	raft_set_snapshot_trailing(r, SIM_SNAP_TRAIL);
+	raft_set_install_snapshot_timeout(r, SIM_INSTALL_TIMEOUT);
+	rv = raft_start(r);
+	SIM_ASSERT(sim, rv == 0, "server %u: restart: %d", i, rv);
+	/* Started from the persisted state: what it applied is what raft or
+	 * the store kept, never more than before. */
+	sim_after_restore(sim, s);
+	s->crashed = false;
+	s->restarts++;
+	sim->stats.restarts++;
+	if (!s->retired)
+		raft_fixture_revive(&sim->f, i);
+}
+
+void sim_restart_crashed(struct sim *sim)
+{
+	for (unsigned i = 0; i < sim->n; i++)
+		if (sim->servers[i].crashed && sim_io_idle(sim, i))
+			restart(sim, i);
 }
 
 void sim_close(struct sim *sim)

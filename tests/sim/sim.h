@@ -39,11 +39,65 @@
 #define SIM_SNAP_TRAIL      8     /* raft_set_snapshot_trailing */
 #define SIM_INSTALL_TIMEOUT 5000  /* raft_set_install_snapshot_timeout, ms */
 #define SIM_MAX_WRITES      1024  /* disk writes pending on one server */
+#define SIM_MAX_OTHERS      1024  /* sends and snapshot loads in flight */
 #define SIM_HEAL_BOUND      30000 /* simulated ms for I6 (liveness after healing) */
 
 /* Fails the running test, naming the seed (Check exits the forked test). */
 #define SIM_ASSERT(sim, cond, fmt, ...) \
 	ck_assert_msg((cond), "seed %llu: " fmt, (unsigned long long)(sim)->seed, ##__VA_ARGS__)
+
+/* A disk write of one server, in issue order (io.c). */
+enum {
+	SIM_WRITE_APPEND = 1,
+	SIM_WRITE_PUT,
+	SIM_WRITE_TRUNCATE
+};
+struct sim_write {
+	struct sim_server *s;
+	int kind;
+	void *data; /* raft's req->data, while ours points here */
+	raft_io_append_cb append_cb;
+	raft_io_snapshot_put_cb put_cb;
+	unsigned n;        /* entries appended */
+	unsigned trailing; /* snapshot put */
+	raft_index index;  /* snapshot put: its index; truncate: from where */
+};
+
+/* A send or snapshot load in flight (io.c). */
+struct sim_other {
+	struct sim_server *s; /* NULL: free */
+	void *data;
+	raft_io_send_cb send_cb;
+	raft_io_snapshot_get_cb get_cb;
+};
+
+/* One server's raft_io decorators: the fixture's methods, and what is in
+ * flight. */
+struct sim_io {
+	struct raft_io *self;
+	int (*start)(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+		     raft_io_recv_cb recv);
+	int (*append)(struct raft_io *io, struct raft_io_append *req,
+		      const struct raft_entry entries[], unsigned n, raft_io_append_cb cb);
+	int (*snapshot_put)(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+			    const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
+	int (*truncate)(struct raft_io *io, raft_index index);
+	int (*load)(struct raft_io *io, raft_term *term, raft_id *voted_for,
+		    struct raft_snapshot **snapshot, raft_index *start_index,
+		    struct raft_entry *entries[], size_t *n_entries);
+	int (*send)(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m,
+		    raft_io_send_cb cb);
+	int (*snapshot_get)(struct raft_io *io, struct raft_io_snapshot_get *req,
+			    raft_io_snapshot_get_cb cb);
+	raft_io_recv_cb recv; /* raft's, behind recv_filter */
+	struct sim_write writes[SIM_MAX_WRITES];
+	unsigned writes_head, writes_n;
+	struct sim_other others[SIM_MAX_OTHERS];
+	unsigned n_others;
+	/* The fixture's persisted log: `persisted` entries from log_start. */
+	raft_index log_start;
+	uint64_t persisted;
+};
 
 /* One server: its raft FSM adapter over the real apply loop. */
 struct sim_server {
@@ -58,32 +112,19 @@ struct sim_server {
 	/* The disk latency in force and the one the schedule asked for: a
 	 * decrease waits until the disk is idle (sim_set_disk_latency). */
 	unsigned disk_latency, disk_target;
-	/* raft's own receive callback, behind sim's filter (sim.c, recv_filter). */
-	raft_io_recv_cb recv;
-	int (*io_start)(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
-			raft_io_recv_cb recv);
+	/* The raft_io decorators (io.c). */
+	struct sim_io io;
 	uint64_t installs_dropped;
-	/* Disk writes (appends and snapshot puts) in the order issued, to
-	 * check that they complete in that order (sim.c, disk_done). */
-	struct sim_write {
-		struct sim_server *s;
-		void *req;
-		void *data; /* raft's req->data, while ours points here */
-		raft_io_append_cb append_cb;
-		raft_io_snapshot_put_cb put_cb;
-	} writes[SIM_MAX_WRITES];
-	unsigned writes_head, writes_n;
-	int (*io_append)(struct raft_io *io, struct raft_io_append *req,
-			 const struct raft_entry entries[], unsigned n, raft_io_append_cb cb);
-	int (*io_snapshot_put)(struct raft_io *io, unsigned trailing,
-			       struct raft_io_snapshot_put *req,
-			       const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
+	char address[16]; /* raft_io keeps a pointer to it */
+	bool crashed;     /* to restart once no request is in flight */
+	uint64_t restarts;
 	uint64_t restores;  /* snapshots installed */
 	uint64_t snapshots; /* snapshots taken */
 	/* Its removal from the configuration committed: shut down for good
 	 * (killed, never revived), its store kept for the final checks. */
 	bool retired;
-	bool added; /* seen in a leader's committed configuration */
+	bool added;          /* seen in a leader's committed configuration */
+	raft_index added_at; /* the latest such configuration's index */
 };
 
 /* One command of a proposed entry, as far as the checks need it. */
@@ -134,12 +175,13 @@ struct sim_options {
 	bool snapshots;  /* snapshot every SIM_SNAP_THRESH entries, installs */
 	bool io_faults;  /* raft_fixture_io_fault: libraft 0.22.1 fails (schedule.c) */
 	bool membership; /* servers join, are promoted, demoted and removed */
+	bool restarts;   /* servers crash and restart from their persisted state */
 };
 
 struct sim_stats {
 	uint64_t proposed, acked, failed, applies, rewinds_checked, puts_checked;
-	uint64_t restores, snapshots, faults, digests_compared, installs_dropped;
-	uint64_t changes_proposed, changes_committed, joined, retired;
+	uint64_t restores, snapshots, faults, digests_compared, installs_dropped, appends_dropped;
+	uint64_t changes_proposed, changes_committed, joined, retired, restarts, replays;
 };
 
 struct sim {
@@ -199,6 +241,20 @@ struct raft *sim_raft(struct sim *sim, unsigned i);
  */
 void sim_set_disk_latency(struct sim *sim, unsigned i, unsigned msecs);
 void sim_settle_disks(struct sim *sim);
+/* io.c: wraps server i's raft_io methods (before it starts); whether none of
+ * its requests is in flight. */
+void sim_io_wrap(struct sim *sim, unsigned i);
+bool sim_io_idle(struct sim *sim, unsigned i);
+/*
+ * Real crash-restart (sim.c): sim_crash kills server i (its requests in
+ * flight still complete, as a disk finishes its queue); once none is left
+ * (sim_restart_crashed, after every step) its raft instance is closed, its
+ * store closed and reopened from its directory, and a new raft instance
+ * starts on the same raft_io, from what that raft_io persisted (term, vote,
+ * snapshot, entries), and rejoins.
+ */
+void sim_crash(struct sim *sim, unsigned i);
+void sim_restart_crashed(struct sim *sim);
 /* After every step: a server that was in a committed configuration and is no
  * longer in a leader's committed configuration is retired (killed for good),
  * as an operator shuts down a removed server: else, if it never heard of its

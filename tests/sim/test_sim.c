@@ -82,7 +82,7 @@ END_TEST
  * kind, and reports it. */
 START_TEST(test_sim_runs_do_work)
 {
-	struct sim_options opts = {.snapshots = true, .membership = true};
+	struct sim_options opts = {.snapshots = true, .membership = true, .restarts = true};
 	struct sim_stats st, sum = {0};
 
 	for (uint64_t seed = 1; seed <= 20; seed++) {
@@ -97,6 +97,8 @@ START_TEST(test_sim_runs_do_work)
 		sum.changes_committed += st.changes_committed;
 		sum.joined += st.joined;
 		sum.retired += st.retired;
+		sum.restarts += st.restarts;
+		sum.replays += st.replays;
 	}
 	ck_assert_uint_gt(sum.acked, 0);
 	ck_assert_uint_gt(sum.failed, 0);
@@ -108,6 +110,8 @@ START_TEST(test_sim_runs_do_work)
 	ck_assert_uint_gt(sum.changes_committed, 0);
 	ck_assert_uint_gt(sum.joined, 0);
 	ck_assert_uint_gt(sum.retired, 0);
+	ck_assert_uint_gt(sum.restarts, 0);
+	ck_assert_uint_gt(sum.replays, 0);
 }
 END_TEST
 

@@ -1,0 +1,422 @@
+/*
+ * The simulation's decorators of raft_fixture's in-memory raft_io
+ * (tests/sim/sim.h): each server's raft_io methods are wrapped before it
+ * starts, so that
+ *
+ *   - its disk completes writes in the order they were issued, as libraft
+ *     requires and a real disk does (a latency decrease waits for an idle
+ *     disk; a write that completes before an earlier one fails the run);
+ *   - two InstallSnapshot messages libraft 0.22.1 mishandles are lost;
+ *   - what the fixture keeps as the server's persisted log is exactly what
+ *     raft was told is persisted, so that a server can be restarted from it
+ *     (sim_restart): raft_fixture truncates at once while earlier appends are
+ *     still pending, and after an installed snapshot it counts entries from
+ *     index 1 when truncating and loading;
+ *   - the server's requests still in flight are known, so that a restart
+ *     waits until none is left whose callback would reach the closed raft.
+ *
+ * raft reads a request's `data` only in its callback and the fixture never:
+ * while a request is in flight its `data` points to our record of it, and is
+ * given back before raft's callback runs.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+#include <raft.h>
+#include <raft/fixture.h>
+
+#include "tests/sim/sim.h"
+
+/* The server whose raft_io this is (raft_init sets io->data). */
+static struct sim_server *server_of(struct raft_io *io)
+{
+	struct raft *r = io->data;
+
+	return r->fsm->data;
+}
+
+/* No append nor snapshot write of server i is pending: every entry raft
+ * asked to persist is persisted and no snapshot is being taken or installed.
+ * (A pending snapshot load, for an install sent to a follower, may complete
+ * after a later write: libraft expects that, legacyLoadSnapshotCb.) */
+static bool disk_idle(struct sim *sim, unsigned i)
+{
+	struct raft *r = sim_raft(sim, i);
+
+	return r->last_stored == raft_last_index(r) && !r->legacy.snapshot_taking &&
+	       !r->legacy.snapshot_install;
+}
+
+void sim_set_disk_latency(struct sim *sim, unsigned i, unsigned msecs)
+{
+	struct sim_server *s = &sim->servers[i];
+
+	s->disk_target = msecs;
+	if (msecs >= s->disk_latency || disk_idle(sim, i)) {
+		s->disk_latency = msecs;
+		raft_fixture_set_disk_latency(&sim->f, i, msecs);
+	}
+}
+
+void sim_settle_disks(struct sim *sim)
+{
+	for (unsigned i = 0; i < sim->n; i++) {
+		struct sim_server *s = &sim->servers[i];
+
+		if (s->disk_target < s->disk_latency && disk_idle(sim, i)) {
+			s->disk_latency = s->disk_target;
+			raft_fixture_set_disk_latency(&sim->f, i, s->disk_target);
+		}
+	}
+}
+
+/*
+ * Two InstallSnapshot messages libraft 0.22.1 mishandles, which the
+ * simulation loses instead (the network may lose any message; the leader
+ * sends it again after raft_set_install_snapshot_timeout):
+ *
+ * - one that arrives while the receiver is still writing a snapshot of its
+ *   own (legacy.c): raft's core restores its log to the installed snapshot at
+ *   once (replication.c, replicationInstallSnapshot) while the legacy layer
+ *   parks the write of the install in snapshot_pending; when the own
+ *   snapshot's write completes, takeSnapshotCb reports that older snapshot to
+ *   the core, whose log no longer has its index (trail.c, TrailSnapshot
+ *   asserts `last_term != 0`), then clears snapshot_pending before reading it
+ *   and calls legacyPersistSnapshotStart(NULL): a read of NULL->r at address
+ *   0x48 (Debian's build has no assertions and crashes there, seed 79);
+ * - one that arrives while an install is in flight (r->snapshot.installing):
+ *   replicationInstallSnapshot ignores it but reports it as asynchronous, so
+ *   neither recvInstallSnapshot nor the legacy recvCb frees its data and
+ *   configuration, a leak LeakSanitizer reports.
+ *
+ * And one AppendEntries: a late copy of one that starts at index 1 (prev
+ * index 0, as the first entries sent to a server that joined with an empty
+ * log) reaching a server whose snapshot has since dropped index 1 from its
+ * log: checkConflictingEntries (replication.c) finds no entry at index 1,
+ * takes all the entries for new ones and TrailAppend appends them after the
+ * last index (trail.c, trailEnsureRecord asserts terms never decrease;
+ * Debian's build goes on with a log whose indexes are wrong and crashes).
+ * With a previous index above 0 the missing previous entry makes raft reject
+ * it, as it should.
+ */
+static void recv_filter(struct raft_io *io, struct raft_message *m)
+{
+	struct raft *r = io->data;
+	struct sim_server *s = server_of(io);
+
+	if (m->type == RAFT_INSTALL_SNAPSHOT &&
+	    (r->legacy.snapshot_taking || r->snapshot.installing)) {
+		/* What raft's recvCb frees when it drops a message. */
+		raft_configuration_close(&m->install_snapshot.conf);
+		raft_free(m->install_snapshot.data.base);
+		s->installs_dropped++;
+		s->sim->stats.installs_dropped++;
+		return;
+	}
+	if (m->type == RAFT_APPEND_ENTRIES && m->append_entries.prev_log_index == 0 &&
+	    m->append_entries.n_entries > 0 && r->trail.offset > 0) {
+		/* The fixture delivers a message's entries as one batch. */
+		raft_free(m->append_entries.entries[0].batch);
+		raft_free(m->append_entries.entries);
+		s->sim->stats.appends_dropped++;
+		return;
+	}
+	s->io.recv(io, m);
+}
+
+static int start_filtered(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+			  raft_io_recv_cb recv)
+{
+	struct sim_server *s = server_of(io);
+
+	s->io.recv = recv;
+	return s->io.start(io, msecs, tick, recv_filter);
+}
+
+/* Writes, in issue order. */
+
+static struct sim_write *write_push(struct sim_server *s, int kind)
+{
+	struct sim_write *w;
+
+	SIM_ASSERT(s->sim, s->io.writes_n < SIM_MAX_WRITES, "server %u: too many disk writes",
+		   s->i);
+	w = &s->io.writes[(s->io.writes_head + s->io.writes_n++) % SIM_MAX_WRITES];
+	memset(w, 0, sizeof *w);
+	w->s = s;
+	w->kind = kind;
+	return w;
+}
+
+/* A write that failed to start never completes: it is the newest. */
+static void write_unpush(struct sim_server *s)
+{
+	s->io.writes_n--;
+}
+
+/* Truncates the fixture's persisted log from `index` on, counting as the
+ * fixture does: from index 1, whatever snapshot was installed. */
+static void truncate_now(struct sim_server *s, struct raft_io *io, raft_index index)
+{
+	raft_index last = s->io.log_start + s->io.persisted - 1;
+	int rv;
+
+	if (index > last)
+		return;
+	rv = s->io.truncate(io, index > s->io.log_start ? index - (s->io.log_start - 1) : 1);
+	SIM_ASSERT(s->sim, rv == 0, "server %u: truncate at %llu: %d", s->i,
+		   (unsigned long long)index, rv);
+	s->io.persisted = index > s->io.log_start ? index - s->io.log_start : 0;
+}
+
+/* The completed write, which must be the oldest one pending; then the
+ * truncations raft asked for after it. */
+static struct sim_write write_pop(struct sim_write *w, struct raft_io *io)
+{
+	struct sim_server *s = w->s;
+	struct sim_write done = *w;
+
+	SIM_ASSERT(s->sim, s->io.writes_n > 0 && w == &s->io.writes[s->io.writes_head],
+		   "server %u: a disk write completed before an earlier one (%u pending)", s->i,
+		   s->io.writes_n);
+	s->io.writes_head = (s->io.writes_head + 1) % SIM_MAX_WRITES;
+	s->io.writes_n--;
+	while (s->io.writes_n > 0 && s->io.writes[s->io.writes_head].kind == SIM_WRITE_TRUNCATE) {
+		raft_index index = s->io.writes[s->io.writes_head].index;
+
+		s->io.writes_head = (s->io.writes_head + 1) % SIM_MAX_WRITES;
+		s->io.writes_n--;
+		truncate_now(s, io, index);
+	}
+	return done;
+}
+
+static void append_done(struct raft_io_append *req, int status)
+{
+	struct sim_write *w = req->data;
+	struct sim_server *s = w->s;
+	struct sim_write done;
+
+	if (status == 0)
+		s->io.persisted += w->n;
+	done = write_pop(w, s->io.self);
+	req->data = done.data;
+	done.append_cb(req, status);
+}
+
+static int append_ordered(struct raft_io *io, struct raft_io_append *req,
+			  const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+{
+	struct sim_server *s = server_of(io);
+	struct sim_write *w = write_push(s, SIM_WRITE_APPEND);
+	int rv;
+
+	w->data = req->data;
+	w->append_cb = cb;
+	w->n = n;
+	req->data = w;
+	rv = s->io.append(io, req, entries, n, append_done);
+	if (rv != 0) {
+		req->data = w->data;
+		write_unpush(s);
+	}
+	return rv;
+}
+
+static void put_done(struct raft_io_snapshot_put *req, int status)
+{
+	struct sim_write *w = req->data;
+	struct sim_server *s = w->s;
+	struct sim_write done;
+
+	/* An installed snapshot (trailing 0) replaced the log: the fixture
+	 * truncated it through truncate_ordered and counts from here. */
+	if (status == 0 && w->trailing == 0) {
+		s->io.log_start = w->index + 1;
+		s->io.persisted = 0;
+	}
+	done = write_pop(w, s->io.self);
+	req->data = done.data;
+	done.put_cb(req, status);
+}
+
+static int put_ordered(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+		       const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+{
+	struct sim_server *s = server_of(io);
+	struct sim_write *w = write_push(s, SIM_WRITE_PUT);
+	int rv;
+
+	w->data = req->data;
+	w->put_cb = cb;
+	w->trailing = trailing;
+	w->index = snapshot->index;
+	req->data = w;
+	rv = s->io.snapshot_put(io, trailing, req, snapshot, put_done);
+	if (rv != 0) {
+		req->data = w->data;
+		write_unpush(s);
+	}
+	return rv;
+}
+
+/*
+ * raft calls truncate synchronously before the append that follows it, with
+ * earlier appends possibly still pending; a disk would truncate after them.
+ * So a truncation waits behind the pending writes. The fixture itself
+ * truncates everything (index 1) while it completes an installed snapshot,
+ * the write at the head: that one happens now.
+ */
+static int truncate_ordered(struct raft_io *io, raft_index index)
+{
+	struct sim_server *s = server_of(io);
+	struct sim_write *head = &s->io.writes[s->io.writes_head];
+
+	if (s->io.writes_n == 0 ||
+	    (index == 1 && head->kind == SIM_WRITE_PUT && head->trailing == 0)) {
+		truncate_now(s, io, index);
+		return 0;
+	}
+	write_push(s, SIM_WRITE_TRUNCATE)->index = index;
+	return 0;
+}
+
+/* raft_fixture loads the entries it keeps, from the first one after a
+ * snapshot installed, or from index 1 even when the snapshot was taken
+ * here with trailing entries, but always says they start after the
+ * snapshot: say where they start. */
+static int load_fixed(struct raft_io *io, raft_term *term, raft_id *voted_for,
+		      struct raft_snapshot **snapshot, raft_index *start_index,
+		      struct raft_entry *entries[], size_t *n_entries)
+{
+	struct sim_server *s = server_of(io);
+	int rv;
+
+	rv = s->io.load(io, term, voted_for, snapshot, start_index, entries, n_entries);
+	if (rv != 0)
+		return rv;
+	SIM_ASSERT(s->sim, *n_entries == s->io.persisted,
+		   "server %u: the fixture keeps %zu entries, %llu were persisted", s->i,
+		   *n_entries, (unsigned long long)s->io.persisted);
+	if (*n_entries > 0)
+		*start_index = s->io.log_start;
+	if (getenv("LOGOS_SIM_TRACE")) {
+		fprintf(stderr, "LOAD server %u: snap %llu start %llu n %zu terms:", s->i,
+			*snapshot ? (unsigned long long)(*snapshot)->index : 0ULL,
+			(unsigned long long)*start_index, *n_entries);
+		for (size_t k = 0; k < *n_entries; k++)
+			fprintf(stderr, " %llu", (unsigned long long)(*entries)[k].term);
+		fprintf(stderr, "\n");
+	}
+	return 0;
+}
+
+/* Sends and snapshot loads, in flight. */
+
+static struct sim_other *other_get(struct sim_server *s)
+{
+	for (unsigned k = 0; k < SIM_MAX_OTHERS; k++)
+		if (s->io.others[k].s == NULL) {
+			s->io.others[k].s = s;
+			s->io.n_others++;
+			return &s->io.others[k];
+		}
+	SIM_ASSERT(s->sim, false, "server %u: too many requests in flight", s->i);
+	return NULL;
+}
+
+static void other_put(struct sim_other *o)
+{
+	o->s->io.n_others--;
+	o->s = NULL;
+}
+
+static void send_done(struct raft_io_send *req, int status)
+{
+	struct sim_other *o = req->data;
+	raft_io_send_cb cb = o->send_cb;
+
+	req->data = o->data;
+	other_put(o);
+	cb(req, status);
+}
+
+static int send_counted(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m,
+			raft_io_send_cb cb)
+{
+	struct sim_server *s = server_of(io);
+	struct sim_other *o = other_get(s);
+	int rv;
+
+	o->data = req->data;
+	o->send_cb = cb;
+	req->data = o;
+	rv = s->io.send(io, req, m, send_done);
+	if (rv != 0) {
+		req->data = o->data;
+		other_put(o);
+	}
+	return rv;
+}
+
+static void get_done(struct raft_io_snapshot_get *req, struct raft_snapshot *snapshot, int status)
+{
+	struct sim_other *o = req->data;
+	raft_io_snapshot_get_cb cb = o->get_cb;
+
+	req->data = o->data;
+	other_put(o);
+	cb(req, snapshot, status);
+}
+
+static int get_counted(struct raft_io *io, struct raft_io_snapshot_get *req,
+		       raft_io_snapshot_get_cb cb)
+{
+	struct sim_server *s = server_of(io);
+	struct sim_other *o = other_get(s);
+	int rv;
+
+	o->data = req->data;
+	o->get_cb = cb;
+	req->data = o;
+	rv = s->io.snapshot_get(io, req, get_done);
+	if (rv != 0) {
+		req->data = o->data;
+		other_put(o);
+	}
+	return rv;
+}
+
+void sim_io_wrap(struct sim *sim, unsigned i)
+{
+	struct sim_server *s = &sim->servers[i];
+	struct raft_io *io = sim_raft(sim, i)->io;
+
+	s->io.self = io;
+	s->io.log_start = 1;
+	s->io.start = io->start;
+	io->start = start_filtered;
+	s->io.append = io->append;
+	io->append = append_ordered;
+	s->io.snapshot_put = io->snapshot_put;
+	io->snapshot_put = put_ordered;
+	s->io.truncate = io->truncate;
+	io->truncate = truncate_ordered;
+	s->io.load = io->load;
+	io->load = load_fixed;
+	s->io.send = io->send;
+	io->send = send_counted;
+	s->io.snapshot_get = io->snapshot_get;
+	io->snapshot_get = get_counted;
+}
+
+bool sim_io_idle(struct sim *sim, unsigned i)
+{
+	struct sim_server *s = &sim->servers[i];
+
+	return s->io.writes_n == 0 && s->io.n_others == 0;
+}
