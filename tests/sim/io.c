@@ -92,17 +92,52 @@ void sim_settle_disks(struct sim *sim)
  *   replicationInstallSnapshot ignores it but reports it as asynchronous, so
  *   neither recvInstallSnapshot nor the legacy recvCb frees its data and
  *   configuration, a leak LeakSanitizer reports.
- *
- * And one AppendEntries: a late copy of one that starts at index 1 (prev
- * index 0, as the first entries sent to a server that joined with an empty
- * log) reaching a server whose snapshot has since dropped index 1 from its
- * log: checkConflictingEntries (replication.c) finds no entry at index 1,
- * takes all the entries for new ones and TrailAppend appends them after the
- * last index (trail.c, trailEnsureRecord asserts terms never decrease;
- * Debian's build goes on with a log whose indexes are wrong and crashes).
- * With a previous index above 0 the missing previous entry makes raft reject
- * it, as it should.
  */
+
+/*
+ * libraft 0.22.1 also mishandles an AppendEntries whose previous entry lies
+ * below the first entry the receiver's log still holds, while the receiver's
+ * snapshot covers it (trail.c: TrailTermOf knows only the snapshot's own
+ * index below the log): the receiver checks the previous entry against a
+ * term it has forgotten, and
+ *
+ * - with a previous index of 0 (the first entries sent to a server that
+ *   joined with an empty log, arriving late, after its snapshot dropped index
+ *   1), checkConflictingEntries (replication.c) finds no entry at index 1,
+ *   takes all the entries for new ones and TrailAppend appends them after the
+ *   last index (trailEnsureRecord asserts that terms never decrease; Debian's
+ *   build goes on with a log whose indexes are wrong and crashes; seed 350);
+ * - else it rejects the entries for a missing previous entry, the leader
+ *   walks back to its own snapshot, which the receiver refuses as older than
+ *   its own ("have more recent snapshot"), and the receiver never catches up
+ *   (a follower whose snapshot is more recent than the new leader's; seed
+ *   3910).
+ *
+ * Entries up to the receiver's snapshot are committed, so equal to what it
+ * has: the simulation gives it the message a leader that knew its snapshot
+ * would send, starting after the snapshot (previous entry: the snapshot's
+ * index and term).
+ */
+static void skip_snapshotted(struct raft *r, struct raft_append_entries *a)
+{
+	raft_index last = r->trail.snapshot.index;
+	unsigned k = a->prev_log_index + a->n_entries <= last
+			     ? a->n_entries
+			     : (unsigned)(last - a->prev_log_index);
+
+	if (k == a->n_entries && a->n_entries > 0) {
+		/* The fixture delivers a message's entries as one batch. */
+		raft_free(a->entries[0].batch);
+		raft_free(a->entries);
+		a->entries = NULL;
+	} else if (k > 0) {
+		memmove(a->entries, a->entries + k, (a->n_entries - k) * sizeof *a->entries);
+	}
+	a->n_entries -= k;
+	a->prev_log_index = last;
+	a->prev_log_term = r->trail.snapshot.term;
+}
+
 static void recv_filter(struct raft_io *io, struct raft_message *m)
 {
 	struct raft *r = io->data;
@@ -117,13 +152,12 @@ static void recv_filter(struct raft_io *io, struct raft_message *m)
 		s->sim->stats.installs_dropped++;
 		return;
 	}
-	if (m->type == RAFT_APPEND_ENTRIES && m->append_entries.prev_log_index == 0 &&
-	    m->append_entries.n_entries > 0 && r->trail.offset > 0) {
-		/* The fixture delivers a message's entries as one batch. */
-		raft_free(m->append_entries.entries[0].batch);
-		raft_free(m->append_entries.entries);
-		s->sim->stats.appends_dropped++;
-		return;
+	/* (A lower term is rejected before the log is looked at.) */
+	if (m->type == RAFT_APPEND_ENTRIES && m->append_entries.term >= r->current_term &&
+	    m->append_entries.prev_log_index < r->trail.snapshot.index &&
+	    m->append_entries.prev_log_index <= r->trail.offset) {
+		skip_snapshotted(r, &m->append_entries);
+		s->sim->stats.appends_trimmed++;
 	}
 	s->io.recv(io, m);
 }

@@ -180,7 +180,7 @@ struct sim_options {
 
 struct sim_stats {
 	uint64_t proposed, acked, failed, applies, rewinds_checked, puts_checked;
-	uint64_t restores, snapshots, faults, digests_compared, installs_dropped, appends_dropped;
+	uint64_t restores, snapshots, faults, digests_compared, installs_dropped, appends_trimmed;
 	uint64_t changes_proposed, changes_committed, joined, retired, restarts, replays;
 };
 
