@@ -39,16 +39,16 @@ static struct sim_server *server_of(struct raft_io *io)
 	return r->fsm->data;
 }
 
-/* No append nor snapshot write of server i is pending: every entry raft
- * asked to persist is persisted and no snapshot is being taken or installed.
- * (A pending snapshot load, for an install sent to a follower, may complete
- * after a later write: libraft expects that, legacyLoadSnapshotCb.) */
+/* No disk request of server i is pending: every entry raft asked to persist
+ * is persisted, no snapshot is being taken or installed, and no snapshot is
+ * being loaded (a load that completed after a later snapshot write would
+ * return that newer snapshot, which libraft mishandles: get_done). */
 static bool disk_idle(struct sim *sim, unsigned i)
 {
 	struct raft *r = sim_raft(sim, i);
 
 	return r->last_stored == raft_last_index(r) && !r->legacy.snapshot_taking &&
-	       !r->legacy.snapshot_install;
+	       !r->legacy.snapshot_install && sim->servers[i].io.n_gets == 0;
 }
 
 void sim_set_disk_latency(struct sim *sim, unsigned i, unsigned msecs)
@@ -261,6 +261,50 @@ static int append_ordered(struct raft_io *io, struct raft_io_append *req,
 	return rv;
 }
 
+/* A deep copy of a snapshot, as raft_io's snapshot_get returns one. */
+static struct raft_snapshot *snapshot_copy(struct sim_server *s, const struct raft_snapshot *src)
+{
+	struct raft_snapshot *dst = raft_calloc(1, sizeof *dst);
+	size_t len = 0, off = 0;
+	int rv;
+
+	SIM_ASSERT(s->sim, dst != NULL, "server %u: copy snapshot", s->i);
+	dst->index = src->index;
+	dst->term = src->term;
+	dst->configuration_index = src->configuration_index;
+	raft_configuration_init(&dst->configuration);
+	for (unsigned k = 0; k < src->configuration.n; k++) {
+		const struct raft_server *srv = &src->configuration.servers[k];
+
+		rv = raft_configuration_add(&dst->configuration, srv->id, srv->address, srv->role);
+		SIM_ASSERT(s->sim, rv == 0, "server %u: copy snapshot configuration", s->i);
+	}
+	for (unsigned k = 0; k < src->n_bufs; k++)
+		len += src->bufs[k].len;
+	dst->bufs = raft_malloc(sizeof *dst->bufs);
+	SIM_ASSERT(s->sim, dst->bufs != NULL, "server %u: copy snapshot", s->i);
+	dst->n_bufs = 1;
+	dst->bufs[0].len = len;
+	dst->bufs[0].base = raft_malloc(len > 0 ? len : 1);
+	SIM_ASSERT(s->sim, dst->bufs[0].base != NULL, "server %u: copy snapshot", s->i);
+	for (unsigned k = 0; k < src->n_bufs; k++) {
+		memcpy((char *)dst->bufs[0].base + off, src->bufs[k].base, src->bufs[k].len);
+		off += src->bufs[k].len;
+	}
+	return dst;
+}
+
+static void snapshot_free(struct raft_snapshot *snapshot)
+{
+	if (snapshot == NULL)
+		return;
+	raft_configuration_close(&snapshot->configuration);
+	for (unsigned k = 0; k < snapshot->n_bufs; k++)
+		raft_free(snapshot->bufs[k].base);
+	raft_free(snapshot->bufs);
+	raft_free(snapshot);
+}
+
 static void put_done(struct raft_io_snapshot_put *req, int status)
 {
 	struct sim_write *w = req->data;
@@ -272,6 +316,10 @@ static void put_done(struct raft_io_snapshot_put *req, int status)
 	if (status == 0 && w->trailing == 0) {
 		s->io.log_start = w->index + 1;
 		s->io.persisted = 0;
+	}
+	if (status == 0) {
+		snapshot_free(s->io.snapshot);
+		s->io.snapshot = snapshot_copy(s, w->snapshot);
 	}
 	done = write_pop(w, s->io.self);
 	req->data = done.data;
@@ -289,6 +337,7 @@ static int put_ordered(struct raft_io *io, unsigned trailing, struct raft_io_sna
 	w->put_cb = cb;
 	w->trailing = trailing;
 	w->index = snapshot->index;
+	w->snapshot = snapshot;
 	req->data = w;
 	rv = s->io.snapshot_put(io, trailing, req, snapshot, put_done);
 	if (rv != 0) {
@@ -397,12 +446,36 @@ static int send_counted(struct raft_io *io, struct raft_io_send *req, const stru
 	return rv;
 }
 
+/*
+ * libraft 0.22.1 asks for the snapshot it knows of when it sends one to a
+ * follower, and when the load returns a newer one, written meanwhile,
+ * legacyLoadSnapshotCb (legacy.c) takes the newer index but keeps the older
+ * term in the InstallSnapshot message (replication.c took it from the log):
+ * the follower installs the snapshot under a wrong term, and its log then
+ * conflicts with the leader's on a committed entry ("conflicting terms ...
+ * -> shutdown"; raft_step fails in recvCb, where Debian's build frees the
+ * entries twice; seed 10015 with 600 steps). With a disk that completes in
+ * order (disk_idle counts loads), a load returns a newer snapshot only if a
+ * snapshot write was pending when it was asked for: then it returns the
+ * snapshot of that moment, which is what raft meant to send.
+ */
 static void get_done(struct raft_io_snapshot_get *req, struct raft_snapshot *snapshot, int status)
 {
 	struct sim_other *o = req->data;
 	raft_io_snapshot_get_cb cb = o->get_cb;
 
+	if (o->was != NULL) {
+		if (status == 0 && snapshot->index != o->was->index) {
+			snapshot_free(snapshot);
+			snapshot = o->was;
+			o->s->sim->stats.loads_replaced++;
+		} else {
+			snapshot_free(o->was);
+		}
+		o->was = NULL;
+	}
 	req->data = o->data;
+	o->s->io.n_gets--;
 	other_put(o);
 	cb(req, snapshot, status);
 }
@@ -416,13 +489,22 @@ static int get_counted(struct raft_io *io, struct raft_io_snapshot_get *req,
 
 	o->data = req->data;
 	o->get_cb = cb;
+	o->was = NULL;
+	for (unsigned k = 0; k < s->io.writes_n; k++)
+		if (s->io.writes[(s->io.writes_head + k) % SIM_MAX_WRITES].kind == SIM_WRITE_PUT &&
+		    s->io.snapshot != NULL && o->was == NULL)
+			o->was = snapshot_copy(s, s->io.snapshot);
 	req->data = o;
 	rv = s->io.snapshot_get(io, req, get_done);
 	if (rv != 0) {
 		req->data = o->data;
+		snapshot_free(o->was);
+		o->was = NULL;
 		other_put(o);
+		return rv;
 	}
-	return rv;
+	s->io.n_gets++;
+	return 0;
 }
 
 void sim_io_wrap(struct sim *sim, unsigned i)
@@ -446,6 +528,14 @@ void sim_io_wrap(struct sim *sim, unsigned i)
 	io->send = send_counted;
 	s->io.snapshot_get = io->snapshot_get;
 	io->snapshot_get = get_counted;
+}
+
+void sim_io_close(struct sim *sim, unsigned i)
+{
+	struct sim_server *s = &sim->servers[i];
+
+	snapshot_free(s->io.snapshot);
+	s->io.snapshot = NULL;
 }
 
 bool sim_io_idle(struct sim *sim, unsigned i)

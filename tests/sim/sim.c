@@ -350,8 +350,10 @@ void sim_close(struct sim *sim)
 	/* Closing the fixture flushes pending I/O, which may still apply
 	 * entries: the stores close after it. */
 	raft_fixture_close(&sim->f);
-	for (i = 0; i < sim->n; i++)
+	for (i = 0; i < sim->n; i++) {
+		sim_io_close(sim, i);
 		server_close(&sim->servers[i]);
+	}
 	for (size_t k = 0; k < sim->n_props; k++)
 		free(sim->props[k]);
 	free(sim->props);

@@ -58,9 +58,10 @@ struct sim_write {
 	void *data; /* raft's req->data, while ours points here */
 	raft_io_append_cb append_cb;
 	raft_io_snapshot_put_cb put_cb;
-	unsigned n;        /* entries appended */
-	unsigned trailing; /* snapshot put */
-	raft_index index;  /* snapshot put: its index; truncate: from where */
+	unsigned n;                           /* entries appended */
+	unsigned trailing;                    /* snapshot put */
+	raft_index index;                     /* snapshot put: its index; truncate: from where */
+	const struct raft_snapshot *snapshot; /* snapshot put */
 };
 
 /* A send or snapshot load in flight (io.c). */
@@ -69,6 +70,7 @@ struct sim_other {
 	void *data;
 	raft_io_send_cb send_cb;
 	raft_io_snapshot_get_cb get_cb;
+	struct raft_snapshot *was; /* a load: the snapshot when it was asked for */
 };
 
 /* One server's raft_io decorators: the fixture's methods, and what is in
@@ -92,8 +94,9 @@ struct sim_io {
 	raft_io_recv_cb recv; /* raft's, behind recv_filter */
 	struct sim_write writes[SIM_MAX_WRITES];
 	unsigned writes_head, writes_n;
+	struct raft_snapshot *snapshot; /* a copy of the last one written */
 	struct sim_other others[SIM_MAX_OTHERS];
-	unsigned n_others;
+	unsigned n_others, n_gets;
 	/* The fixture's persisted log: `persisted` entries from log_start. */
 	raft_index log_start;
 	uint64_t persisted;
@@ -180,7 +183,8 @@ struct sim_options {
 
 struct sim_stats {
 	uint64_t proposed, acked, failed, applies, rewinds_checked, puts_checked;
-	uint64_t restores, snapshots, faults, digests_compared, installs_dropped, appends_trimmed;
+	uint64_t restores, snapshots, faults, digests_compared, installs_dropped, appends_trimmed,
+		loads_replaced;
 	uint64_t changes_proposed, changes_committed, joined, retired, restarts, replays;
 };
 
@@ -245,6 +249,7 @@ void sim_settle_disks(struct sim *sim);
  * its requests is in flight. */
 void sim_io_wrap(struct sim *sim, unsigned i);
 bool sim_io_idle(struct sim *sim, unsigned i);
+void sim_io_close(struct sim *sim, unsigned i);
 /*
  * Real crash-restart (sim.c): sim_crash kills server i (its requests in
  * flight still complete, as a disk finishes its queue); once none is left
