@@ -9,7 +9,7 @@
  *   - two InstallSnapshot messages libraft 0.22.1 mishandles are lost;
  *   - what the fixture keeps as the server's persisted log is exactly what
  *     raft was told is persisted, so that a server can be restarted from it
- *     (sim_restart): raft_fixture truncates at once while earlier appends are
+ *     (sim_crash): raft_fixture truncates at once while earlier appends are
  *     still pending, and after an installed snapshot it counts entries from
  *     index 1 when truncating and loading;
  *   - the server's requests still in flight are known, so that a restart

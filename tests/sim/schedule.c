@@ -1,12 +1,15 @@
 /*
  * One simulated run (tests/sim/sim.h): a seeded schedule of client commands
  * mixed with faults — the leader isolated, minority/majority splits, one-way
- * drops (raft_fixture_saturate), servers killed and revived, disk I/O faults
- * (an append or snapshot that fails may make a server step down, which is
- * allowed), network and disk latency changes, election timeout changes — with
- * snapshots taken every 32 entries and installed on laggards. Then every
- * fault is healed, and a leader must exist and a new write commit on every
- * server within a bounded simulated time (I6) before the final checks.
+ * drops (raft_fixture_saturate), servers killed and revived, servers crashed
+ * and restarted from their persisted state, network and disk latency changes
+ * (a disk stays in order: sim_set_disk_latency), election timeout changes,
+ * membership changes — with snapshots taken every 32 entries and installed
+ * on laggards and joiners. With LOGOS_SIM_IO_FAULTS=1 a slow disk becomes a
+ * failing one (raft_fixture_io_fault), which libraft 0.22.1 does not survive
+ * (sim.h). Then every fault is healed, and a leader must exist and a new
+ * write commit and be applied by every voter and standby within a bounded
+ * simulated time (I6) before the final checks.
  */
 #include "config.h"
 

@@ -4,16 +4,41 @@
  * raft_fixture (an in-memory raft_io with simulated time and network), each
  * server's FSM the real state store and apply loop (statestore/apply.h) over
  * its own LMDB environment, driven by one seeded schedule of client commands
- * and faults, and checked against the invariants after every run.
+ * and faults — partitions, one-way drops, kills, crash-restarts, network and
+ * disk latency, snapshots every 32 entries and their installs, servers that
+ * join, are promoted, demoted and removed — and checked against the
+ * invariants as it goes and after every run.
  *
  * Everything a run does comes from one xorshift64* generator seeded with the
  * run's seed; nothing reads a clock and nothing is kept across runs, so a seed
  * replays exactly (test_sim_same_seed_same_run checks it).
  *
- * Limits of the tier: raft_fixture_kill only stops a server's ticks and
- * messages, its memory (log, store) is kept; real crash-restart, torn writes and
- * power loss are covered by the integration tier (tests/integration), which
- * kills real agents.
+ * What raft_fixture gives and what io.c adds. raft_fixture_kill only stops a
+ * server's ticks and messages; its memory and in-flight disk requests stay.
+ * The fixture has no restart, so sim_crash (sim.c) builds one from public
+ * API: once none of a killed server's requests is in flight it closes its
+ * raft instance (raft_close), closes and reopens its LMDB store from disk,
+ * and starts a new raft instance (raft_init, raft_start) on the same raft_io,
+ * which loads what was persisted there (term, vote, snapshot, entries). For
+ * that the raft_io decorators of io.c keep the fixture's persisted log equal
+ * to what raft was told is persisted (the fixture truncates at once while
+ * earlier appends are pending, and counts from index 1 after an installed
+ * snapshot). A crash here loses no acknowledged disk write: torn writes,
+ * power loss and a lost disk cache are left to the integration tier
+ * (tests/integration), which kills real agents.
+ *
+ * libraft 0.22.1 (Debian's build, no assertions) gets a few message
+ * sequences wrong; io.c documents each and what the simulation does instead
+ * (a message lost or rewritten as a correct leader would send it, a snapshot
+ * load answered with the snapshot of when it was asked for), and test_sim.c
+ * replays the seeds that found them. Disk I/O faults (raft_fixture_io_fault)
+ * are off by default: libraft 0.22.1's legacy layer asserts that raft_io
+ * never fails outside shutdown (legacy.c: tickCb and recvCb assert
+ * `rv == 0`, legacyPersistEntriesCb asserts `r->legacy.closing` on a failed
+ * append) and, without assertions, frees an entry batch twice when a
+ * truncate or append fails under recvCb (legacyHandleUpdateEntries frees the
+ * batch, then recvCb frees it again). LOGOS_SIM_IO_FAULTS=1 turns them on to
+ * re-check a newer libraft.
  */
 #ifndef LOGOS_TESTS_SIM_SIM_H
 #define LOGOS_TESTS_SIM_SIM_H
