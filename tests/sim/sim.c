@@ -349,6 +349,7 @@ void sim_close(struct sim *sim)
 
 	/* Closing the fixture flushes pending I/O, which may still apply
 	 * entries: the stores close after it. */
+	sim->closing = true;
 	raft_fixture_close(&sim->f);
 	for (i = 0; i < sim->n; i++) {
 		sim_io_close(sim, i);

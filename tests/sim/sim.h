@@ -219,6 +219,7 @@ struct sim {
 	unsigned n; /* servers in the fixture (grows when one joins) */
 	struct sim_options opts;
 	const char *root;
+	bool closing; /* raft_fixture_close runs: callbacks must not look at rafts */
 	struct raft_fixture f;
 	struct sim_server servers[SIM_MAX_SERVERS];
 	struct sim_prop **props;
