@@ -18,6 +18,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,10 @@ static void agree(struct sim *sim, struct sim_server *s, uint64_t index, struct 
 
 	sim_trace(sim, index);
 	sim_trace(sim, d.lo);
+	if (getenv("LOGOS_SIM_TRACE"))
+		fprintf(stderr, "[%llu] AGREE server %u index %llu digest %016llx\n",
+			(unsigned long long)raft_fixture_time(&sim->f), s->i,
+			(unsigned long long)index, (unsigned long long)d.lo);
 	if (index + 1 > sim->cap_digests) {
 		size_t cap = sim->cap_digests;
 

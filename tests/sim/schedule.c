@@ -145,6 +145,16 @@ static void change(struct sim *sim)
 	if (r->legacy.change != NULL || r->configuration_uncommitted_index != 0 ||
 	    r->leader_state.promotee_id != 0 || r->leader_state.transferee != 0)
 		return;
+	/* Nor before the leader committed an entry of its own term: libraft
+	 * 0.22.1 lacks this rule of single-server changes (Ongaro, raft-dev,
+	 * 2015; membershipCanChangeConfiguration checks only that no change
+	 * is uncommitted). Without it a new leader that has not yet learned
+	 * of an uncommitted change of an earlier term appends one of its own;
+	 * the two configurations can have disjoint majorities, and two leaders
+	 * commit different entries at the same index (seed 35333: entry 4 a
+	 * command on one server, a barrier on the others; I3 fails). */
+	if (sim->servers[l].committed_term != r->current_term)
+		return;
 	n = 0;
 	if (what == 0) { /* Join: a server outside the configuration. */
 		for (i = 0; i < sim->n; i++)

@@ -324,6 +324,10 @@ static void restart(struct sim *sim, unsigned i)
 	raft_set_snapshot_threshold(r, sim->opts.snapshots ? SIM_SNAP_THRESH : 1000000);
 	raft_set_snapshot_trailing(r, SIM_SNAP_TRAIL);
 	raft_set_install_snapshot_timeout(r, SIM_INSTALL_TIMEOUT);
+	if (getenv("LOGOS_SIM_TRACE"))
+		fprintf(stderr, "[%llu] RESTART server %u store applied %llu\n",
+			(unsigned long long)raft_fixture_time(&sim->f), i,
+			(unsigned long long)store_applied_index(&s->store));
 	rv = raft_start(r);
 	SIM_ASSERT(sim, rv == 0, "server %u: restart: %d", i, rv);
 	/* Started from the persisted state: what it applied is what raft or

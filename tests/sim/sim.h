@@ -151,8 +151,9 @@ struct sim_server {
 	/* Its removal from the configuration committed: shut down for good
 	 * (killed, never revived), its store kept for the final checks. */
 	bool retired;
-	bool added;          /* seen in a leader's committed configuration */
-	raft_index added_at; /* the latest such configuration's index */
+	bool added;               /* seen in a leader's committed configuration */
+	raft_index added_at;      /* the latest such configuration's index */
+	raft_term committed_term; /* a term in which it led and committed its entry */
 };
 
 /* One command of a proposed entry, as far as the checks need it. */
@@ -173,6 +174,7 @@ struct sim_prop {
 	struct raft_apply req;
 	struct sim *sim;
 	unsigned server; /* the leader it was proposed to */
+	raft_term term;  /* its term then */
 	unsigned n;
 	struct sim_cmd cmds[SIM_MAX_CMDS];
 	bool done;
