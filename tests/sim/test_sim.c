@@ -160,6 +160,13 @@ Suite *sim_suite(const struct sim_params *p)
 	TCase *tc = tcase_create("sim");
 
 	params = p;
+	/* A crash is reported with the loop iteration: say which seed each
+	 * regression iteration replays. */
+	printf("check_sim: regression iterations (iteration=seed):");
+	for (size_t k = 0; k < sizeof regressions / sizeof regressions[0]; k++)
+		printf(" %zu=%" PRIu64, k, regressions[k].seed);
+	printf("\n");
+	fflush(stdout);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_sim_same_seed_same_run);
 	tcase_add_test(tc, test_sim_runs_do_work);
