@@ -154,6 +154,36 @@ void sim_after_apply(struct sim *sim, struct sim_server *s, uint64_t index, cons
 	check_rewind(sim, s, index, buf, len);
 }
 
+void sim_after_replay(struct sim *sim, struct sim_server *s, uint64_t index, const void *buf,
+		      size_t len)
+{
+	struct entry_reader er;
+	struct store_txn t;
+	struct result_row row;
+	const void *one;
+	size_t one_len;
+	struct cmd c;
+	char err[128];
+	uint32_t k = 0;
+
+	SIM_ASSERT(sim, entry_open(&er, buf, len, err, sizeof err) == 0,
+		   "server %u: replayed entry %llu: %s", s->i, (unsigned long long)index, err);
+	ck_assert_int_eq(store_read(&s->store, &t), 0);
+	while (entry_next(&er, &one, &one_len) == 0) {
+		SIM_ASSERT(sim, cmd_decode(one, one_len, &c, err, sizeof err) == 0,
+			   "server %u: replayed entry %llu: %s", s->i, (unsigned long long)index,
+			   err);
+		SIM_ASSERT(sim,
+			   applier_result(&t, index, k, &row) == 0 &&
+				   row.request_id == c.request_id,
+			   "server %u: entry %llu replayed after a restart is not the one its "
+			   "store applied (command %u)",
+			   s->i, (unsigned long long)index, k);
+		k++;
+	}
+	store_read_end(&t);
+}
+
 void sim_after_restore(struct sim *sim, struct sim_server *s)
 {
 	agree(sim, s, store_applied_index(&s->store), store_digest(&s->store));

@@ -10,7 +10,8 @@
  * (joins, promotions, demotions, removals), LOGOS_SIM_RESTARTS (crashes and
  * restarts from the persisted state); off by default, since libraft 0.22.1
  * does not survive it (sim.h): LOGOS_SIM_IO_FAULTS=1 (raft_fixture_io_fault).
- * LOGOS_SIM_TRACE=1 prints raft's trace. A failing seed replays alone with
+ * LOGOS_SIM_TRACE=1 prints raft's trace and the simulation's (restarts, what
+ * a restart loads, each digest compared). A failing seed replays alone with
  * LOGOS_SIM_START=<seed> LOGOS_SIM_SEEDS=1 and the same variables. The stores
  * live below one directory made for this run, on tmpfs (/dev/shm) when there
  * is one since the simulation is not about fsync, and removed at the end.

@@ -107,10 +107,12 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	SIM_ASSERT(sim, rv == 0, "server %u apply index %llu: %s", s->i, (unsigned long long)index,
 		   s->sm.errmsg(&s->sm));
 	sim->stats.applies++;
-	if (replay)
+	if (replay) {
 		sim->stats.replays++;
-	else
+		sim_after_replay(sim, s, index, buf->base, buf->len);
+	} else {
 		sim_after_apply(sim, s, index, buf->base, buf->len);
+	}
 	return 0;
 }
 

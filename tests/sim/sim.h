@@ -311,6 +311,10 @@ void sim_hook(struct raft_fixture *f, struct raft_fixture_event *event);
 void sim_after_apply(struct sim *sim, struct sim_server *s, uint64_t index, const void *buf,
 		     size_t len);
 void sim_after_restore(struct sim *sim, struct sim_server *s);
+/* Called when raft replays an entry the store already applied (after a
+ * restart): it must be the entry the store applied, command by command. */
+void sim_after_replay(struct sim *sim, struct sim_server *s, uint64_t index, const void *buf,
+		      size_t len);
 /* End of run: I1 and I3 over every stored index. `ref` is the leader after
  * healing; `member[i]` says whether server i is a voter or standby of its
  * configuration (and so must have applied everything); the others (spares,
