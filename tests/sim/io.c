@@ -138,6 +138,25 @@ static void skip_snapshotted(struct raft *r, struct raft_append_entries *a)
 	a->prev_log_term = r->trail.snapshot.term;
 }
 
+/*
+ * And a late AppendEntries (the network reorders) can lower the receiver's
+ * commit index below what it applied: replicationAppend (replication.c) sets
+ * it to min(leader commit, last index of the message) whenever the leader's
+ * commit is higher, even when the message ends below the current commit
+ * index. legacyApply asserts `last_applied <= commit_index`; Debian's build
+ * goes on, may take a snapshot labelled with the lower index over a state at
+ * the higher one, and later frees a log entry batch twice (logRelease from
+ * legacySendMessageCb; seed 120230 at 600 steps). A commit index never goes
+ * back in Raft: such a message's leader commit is lowered to the receiver's
+ * commit index, which leaves the commit index as it is.
+ */
+static void keep_commit(struct raft *r, struct raft_append_entries *a)
+{
+	if (a->leader_commit > r->commit_index &&
+	    a->prev_log_index + a->n_entries < r->commit_index)
+		a->leader_commit = r->commit_index;
+}
+
 static void recv_filter(struct raft_io *io, struct raft_message *m)
 {
 	struct raft *r = io->data;
@@ -159,6 +178,8 @@ static void recv_filter(struct raft_io *io, struct raft_message *m)
 		skip_snapshotted(r, &m->append_entries);
 		s->sim->stats.appends_trimmed++;
 	}
+	if (m->type == RAFT_APPEND_ENTRIES)
+		keep_commit(r, &m->append_entries);
 	s->io.recv(io, m);
 }
 
@@ -371,7 +392,34 @@ static int truncate_ordered(struct raft_io *io, raft_index index)
 /* raft_fixture loads the entries it keeps, from the first one after a
  * snapshot installed, or from index 1 even when the snapshot was taken
  * here with trailing entries, but always says they start after the
- * snapshot: say where they start. */
+ * snapshot: say where they start.
+ *
+ * And it loads them as one batch, which libraft 0.22.1 mishandles: its log
+ * (log.c, logRelease and destroyEntry) frees a batch once no entry *still in
+ * the log* belongs to it, ignoring entries a snapshot removed from the log
+ * while a send still holds them; a leader that restarted, sends loaded
+ * entries and takes a snapshot then frees the batch under a pending send
+ * (ASan: heap-use-after-free in the fixture's copy of the send, then a
+ * double free in logRelease; seed 120230 at 600 steps). raft_uv also loads
+ * entries in batches, one per segment. The simulation gives each loaded
+ * entry a batch of its own. */
+static void unbatch(struct sim_server *s, struct raft_entry *entries, size_t n)
+{
+	void *batch = n > 0 ? entries[0].batch : NULL;
+
+	for (size_t k = 0; k < n; k++) {
+		void *own = raft_malloc(entries[k].buf.len > 0 ? entries[k].buf.len : 1);
+
+		SIM_ASSERT(s->sim, own != NULL, "server %u: load", s->i);
+		memcpy(own, entries[k].buf.base, entries[k].buf.len);
+		SIM_ASSERT(s->sim, entries[k].batch == batch,
+			   "server %u: the fixture loaded more than one batch", s->i);
+		entries[k].buf.base = own;
+		entries[k].batch = own;
+	}
+	raft_free(batch);
+}
+
 static int load_fixed(struct raft_io *io, raft_term *term, raft_id *voted_for,
 		      struct raft_snapshot **snapshot, raft_index *start_index,
 		      struct raft_entry *entries[], size_t *n_entries)
@@ -387,6 +435,7 @@ static int load_fixed(struct raft_io *io, raft_term *term, raft_id *voted_for,
 		   *n_entries, (unsigned long long)s->io.persisted);
 	if (*n_entries > 0)
 		*start_index = s->io.log_start;
+	unbatch(s, *entries, *n_entries);
 	if (getenv("LOGOS_SIM_TRACE")) {
 		fprintf(stderr, "LOAD server %u: snap %llu start %llu n %zu terms:", s->i,
 			*snapshot ? (unsigned long long)(*snapshot)->index : 0ULL,
