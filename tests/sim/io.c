@@ -437,8 +437,10 @@ static int load_fixed(struct raft_io *io, raft_term *term, raft_id *voted_for,
 		*start_index = s->io.log_start;
 	unbatch(s, *entries, *n_entries);
 	if (getenv("LOGOS_SIM_TRACE")) {
-		fprintf(stderr, "LOAD server %u: snap %llu start %llu n %zu terms:", s->i,
+		fprintf(stderr,
+			"LOAD server %u: snap %llu (conf %llu) start %llu n %zu terms:", s->i,
 			*snapshot ? (unsigned long long)(*snapshot)->index : 0ULL,
+			*snapshot ? (unsigned long long)(*snapshot)->configuration_index : 0ULL,
 			(unsigned long long)*start_index, *n_entries);
 		for (size_t k = 0; k < *n_entries; k++)
 			fprintf(stderr, " %llu", (unsigned long long)(*entries)[k].term);

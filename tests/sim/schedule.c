@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <check.h>
@@ -193,6 +194,10 @@ static void change(struct sim *sim)
 		rv = raft_remove(r, &c->req, (raft_id)i + 1, change_cb);
 	}
 	sim_trace(sim, (uint64_t)c->kind << 32 | (uint64_t)(unsigned)rv);
+	if (getenv("LOGOS_SIM_TRACE"))
+		fprintf(stderr, "[%llu] CHANGE %d server %u role %d by leader %u: %d\n",
+			(unsigned long long)raft_fixture_time(&sim->f), c->kind, c->server, c->role,
+			l, rv);
 	if (rv != 0) {
 		c->done = true;
 		c->status = rv;

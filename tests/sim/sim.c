@@ -74,6 +74,13 @@ void sim_retire_removed(struct sim *sim)
 				if (at > s->added_at)
 					s->added_at = at;
 			} else if (s->added && at > s->added_at && !s->retired) {
+				if (getenv("LOGOS_SIM_TRACE"))
+					fprintf(stderr,
+						"[%llu] RETIRE server %u: not in the configuration "
+						"of leader %u committed at %llu (had it at %llu)\n",
+						(unsigned long long)raft_fixture_time(&sim->f), i,
+						l, (unsigned long long)at,
+						(unsigned long long)s->added_at);
 				s->retired = true;
 				sim->stats.retired++;
 				if (raft_fixture_alive(&sim->f, i))
@@ -116,13 +123,22 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	return 0;
 }
 
-/* raft owns what we return (fsm version 1). */
+/* raft owns what we return (fsm version 1). Refused while a configuration
+ * change that raft applied is still to be committed in its own state, as
+ * consensus/fsm.c does (it explains why). */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
 	struct sim_server *s = fsm->data;
+	struct raft *r = sim_raft(s->sim, s->i);
 	struct raft_buffer *out;
 	struct buf b;
 	int rv;
+
+	if (r->configuration_uncommitted_index != 0 &&
+	    r->configuration_uncommitted_index <= raft_last_applied(r)) {
+		s->sim->stats.snapshots_deferred++;
+		return RAFT_BUSY;
+	}
 
 	buf_init(&b);
 	rv = s->sm.snapshot(&s->sm, &b);
@@ -332,6 +348,14 @@ static void restart(struct sim *sim, unsigned i)
 			(unsigned long long)store_applied_index(&s->store));
 	rv = raft_start(r);
 	SIM_ASSERT(sim, rv == 0, "server %u: restart: %d", i, rv);
+	if (getenv("LOGOS_SIM_TRACE"))
+		fprintf(stderr,
+			"[%llu] RESTARTED server %u: configuration committed at %llu, "
+			"uncommitted at %llu, last applied %llu\n",
+			(unsigned long long)raft_fixture_time(&sim->f), i,
+			(unsigned long long)r->configuration_committed_index,
+			(unsigned long long)r->configuration_uncommitted_index,
+			(unsigned long long)raft_last_applied(r));
 	/* Started from the persisted state: what it applied is what raft or
 	 * the store kept, never more than before. */
 	sim_after_restore(sim, s);

@@ -211,7 +211,7 @@ struct sim_options {
 struct sim_stats {
 	uint64_t proposed, acked, failed, applies, rewinds_checked, puts_checked;
 	uint64_t restores, snapshots, faults, digests_compared, installs_dropped, appends_trimmed,
-		loads_replaced;
+		loads_replaced, snapshots_deferred;
 	uint64_t changes_proposed, changes_committed, joined, retired, restarts, replays;
 };
 

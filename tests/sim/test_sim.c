@@ -84,6 +84,14 @@ static const struct regression {
 	 {.snapshots = true, .membership = true, .restarts = true},
 	 "batch of loaded entries freed under a pending send",
 	 600},
+	/* Worked around by fsm_snapshot (and consensus/fsm.c): a snapshot
+	 * taken between two configuration events of one run of applied
+	 * entries recorded the older configuration; a removed voter came
+	 * back. */
+	{220553,
+	 {.snapshots = true, .membership = true, .restarts = true},
+	 "snapshot labelled with a stale configuration",
+	 600},
 	/* Fixed by heal_and_commit drawing election timeouts again: fixed
 	 * timeouts split the votes 2-2 in every round. */
 	{20137,
