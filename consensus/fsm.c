@@ -65,7 +65,21 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 }
 
 /* raft owns what we return (fsm version 1): the array and each base are
- * raft_free'd once the snapshot is written. */
+ * raft_free'd once the snapshot is written.
+ *
+ * Refused (RAFT_BUSY: raft skips this snapshot and tries again after a later
+ * entry) while a configuration entry raft already applied is not yet
+ * committed in raft's own state. libraft 0.22.1 (legacy.c) applies a run of
+ * committed entries and only then handles, one event at a time, the
+ * configuration changes among them; it checks for a snapshot after each
+ * event, and labels the snapshot with r->configuration_committed. With two
+ * configuration entries in one run (a follower catching up, or any server
+ * after a restart, whose log's last configuration is uncommitted until
+ * applied again) the snapshot taken after the first event records the older
+ * configuration while covering the newer entry, which is never applied again:
+ * a server that restores it goes back to the old membership (found by the
+ * simulation, tests/sim, seed 220553 at 600 steps: a removed voter came back
+ * in the leader's configuration). */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
 	struct consensus *c = fsm->data;
@@ -73,6 +87,10 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	struct raft_buffer *out;
 	struct buf b;
 	int rv;
+
+	if (c->raft.configuration_uncommitted_index != 0 &&
+	    c->raft.configuration_uncommitted_index <= raft_last_applied(&c->raft))
+		return RAFT_BUSY;
 
 	buf_init(&b);
 	if (consensus__flush(c) != 0) /* the snapshot must hold all that raft applied */

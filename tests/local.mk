@@ -96,6 +96,7 @@ check_PROGRAMS += check_sim
 check_sim_SOURCES = \
 	tests/sim/main.c \
 	tests/sim/sim.c \
+	tests/sim/io.c \
 	tests/sim/workload.c \
 	tests/sim/invariants.c \
 	tests/sim/schedule.c \

@@ -18,6 +18,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,10 @@ void sim_hook(struct raft_fixture *f, struct raft_fixture_event *event)
 
 	sim_trace(sim, (uint64_t)raft_fixture_event_type(event) << 8 |
 			       raft_fixture_event_server_index(event));
+	sim_settle_disks(sim);
+	if (sim->opts.membership)
+		sim_retire_removed(sim);
+	sim_restart_crashed(sim);
 	for (i = 0; i < sim->n; i++) {
 		struct raft *r = raft_fixture_get(f, i);
 		raft_term term = r->current_term;
@@ -83,6 +88,10 @@ static void agree(struct sim *sim, struct sim_server *s, uint64_t index, struct 
 
 	sim_trace(sim, index);
 	sim_trace(sim, d.lo);
+	if (getenv("LOGOS_SIM_TRACE"))
+		fprintf(stderr, "[%llu] AGREE server %u index %llu digest %016llx\n",
+			(unsigned long long)raft_fixture_time(&sim->f), s->i,
+			(unsigned long long)index, (unsigned long long)d.lo);
 	if (index + 1 > sim->cap_digests) {
 		size_t cap = sim->cap_digests;
 
@@ -145,6 +154,36 @@ void sim_after_apply(struct sim *sim, struct sim_server *s, uint64_t index, cons
 	check_rewind(sim, s, index, buf, len);
 }
 
+void sim_after_replay(struct sim *sim, struct sim_server *s, uint64_t index, const void *buf,
+		      size_t len)
+{
+	struct entry_reader er;
+	struct store_txn t;
+	struct result_row row;
+	const void *one;
+	size_t one_len;
+	struct cmd c;
+	char err[128];
+	uint32_t k = 0;
+
+	SIM_ASSERT(sim, entry_open(&er, buf, len, err, sizeof err) == 0,
+		   "server %u: replayed entry %llu: %s", s->i, (unsigned long long)index, err);
+	ck_assert_int_eq(store_read(&s->store, &t), 0);
+	while (entry_next(&er, &one, &one_len) == 0) {
+		SIM_ASSERT(sim, cmd_decode(one, one_len, &c, err, sizeof err) == 0,
+			   "server %u: replayed entry %llu: %s", s->i, (unsigned long long)index,
+			   err);
+		SIM_ASSERT(sim,
+			   applier_result(&t, index, k, &row) == 0 &&
+				   row.request_id == c.request_id,
+			   "server %u: entry %llu replayed after a restart is not the one its "
+			   "store applied (command %u)",
+			   s->i, (unsigned long long)index, k);
+		k++;
+	}
+	store_read_end(&t);
+}
+
 void sim_after_restore(struct sim *sim, struct sim_server *s)
 {
 	agree(sim, s, store_applied_index(&s->store), store_digest(&s->store));
@@ -168,7 +207,7 @@ static void check_pair(struct sim *sim, struct sim_server *a, struct sim_server 
 	hi = store_applied_index(&a->store);
 	if (store_applied_index(&b->store) < hi)
 		hi = store_applied_index(&b->store);
-	for (index = lo; index <= hi; index++) {
+	for (index = lo > 0 ? lo : 1; index <= hi; index++) {
 		ck_assert_int_eq(store_digest_at(&ta, index, &da), 0);
 		ck_assert_int_eq(store_digest_at(&tb, index, &db), 0);
 		SIM_ASSERT(sim, digest_equal(da, db),
@@ -284,8 +323,9 @@ static uint64_t *fold_files(struct sim *sim, struct sim_server *s, struct cmd_re
 	return model;
 }
 
-/* I1 for each acknowledged proposal on server s. */
-static void check_acked(struct sim *sim, struct sim_server *s, const uint64_t *model)
+/* I1 for each acknowledged proposal on server s: all of them on a member,
+ * those up to what it applied on the others. */
+static void check_acked(struct sim *sim, struct sim_server *s, const uint64_t *model, bool member)
 {
 	struct store_txn t;
 	struct result_row row;
@@ -296,7 +336,7 @@ static void check_acked(struct sim *sim, struct sim_server *s, const uint64_t *m
 	for (size_t j = 0; j < sim->n_props; j++) {
 		struct sim_prop *p = sim->props[j];
 
-		if (!p->done || p->status != 0)
+		if (!p->done || p->status != 0 || (!member && p->index > applied))
 			continue;
 		SIM_ASSERT(sim, applied >= p->index,
 			   "server %u applied %llu, below acknowledged index %llu (I1)", s->i,
@@ -352,25 +392,30 @@ static void check_acked(struct sim *sim, struct sim_server *s, const uint64_t *m
 	store_read_end(&t);
 }
 
-void sim_check_final(struct sim *sim)
+void sim_check_final(struct sim *sim, unsigned ref, const bool *member)
 {
 	struct cmd_ref *refs = index_commands(sim);
+	struct sim_server *r = &sim->servers[ref];
 	uint64_t *model;
 	unsigned i;
 
-	for (i = 1; i < sim->n; i++)
-		check_pair(sim, &sim->servers[0], &sim->servers[i]);
-	/* All servers applied the same log (checked above), to the same
-	 * index after healing: one model serves them all. */
-	model = fold_files(sim, &sim->servers[0], refs);
+	for (i = 0; i < sim->n; i++)
+		if (i != ref)
+			check_pair(sim, r, &sim->servers[i]);
+	/* All servers applied the same log (checked above), the members to
+	 * the same index after healing, the others to a prefix of it: one
+	 * model serves them all. */
+	model = fold_files(sim, r, refs);
 	for (i = 0; i < sim->n; i++) {
+		uint64_t applied = store_applied_index(&sim->servers[i].store);
+
 		SIM_ASSERT(sim,
-			   store_applied_index(&sim->servers[i].store) ==
-				   store_applied_index(&sim->servers[0].store),
-			   "server %u applied %llu, server 0 %llu after healing", i,
-			   (unsigned long long)store_applied_index(&sim->servers[i].store),
-			   (unsigned long long)store_applied_index(&sim->servers[0].store));
-		check_acked(sim, &sim->servers[i], model);
+			   member[i] ? applied == store_applied_index(&r->store)
+				     : applied <= store_applied_index(&r->store),
+			   "server %u (%s) applied %llu, the leader %u %llu after healing", i,
+			   member[i] ? "member" : "not a member", (unsigned long long)applied, ref,
+			   (unsigned long long)store_applied_index(&r->store));
+		check_acked(sim, &sim->servers[i], model, member[i]);
 	}
 	free(model);
 	free(refs);

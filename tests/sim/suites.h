@@ -10,14 +10,15 @@
 
 #include <check.h>
 
+#include "tests/sim/sim.h"
+
 struct sim_params {
 	const char *root; /* directory for the stores (tmpfs when possible) */
 	uint64_t start;   /* first seed */
 	uint64_t seeds;   /* number of seeds */
 	unsigned steps;   /* schedule actions per seed */
-	bool io_faults;   /* LOGOS_SIM_IO_FAULTS: inject raft_fixture_io_fault */
-	bool snapshots;   /* LOGOS_SIM_SNAPSHOTS: snapshot every 32 entries */
-	bool known;       /* LOGOS_SIM_KNOWN: also run the seeds of known libraft failures */
+	struct sim_options
+		opts; /* LOGOS_SIM_SNAPSHOTS, LOGOS_SIM_MEMBERSHIP, LOGOS_SIM_IO_FAULTS */
 };
 
 /* `params` must outlive the suite's run. */

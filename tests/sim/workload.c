@@ -213,6 +213,10 @@ static void prop_cb(struct raft_apply *req, int status, void *result)
 	}
 	sim->stats.acked++;
 	sim_trace(sim, p->index);
+	/* The leader committed an entry of its current term: it may change the
+	 * configuration (schedule.c, change). */
+	if (!sim->closing && sim_raft(sim, p->server)->current_term == p->term)
+		s->committed_term = p->term;
 	/* Acknowledged: the leader applied it. Record each command's result,
 	 * which every replica must agree with (I1). */
 	ck_assert_int_eq(store_read(&s->store, &t), 0);
@@ -256,6 +260,7 @@ static bool prop_submit(struct sim *sim, struct sim_prop *p)
 	buf.base = raft_malloc(buf.len);
 	ck_assert_ptr_nonnull(buf.base);
 	memcpy(buf.base, sim->scratch.data, buf.len);
+	p->term = sim_raft(sim, p->server)->current_term;
 	rv = raft_apply(sim_raft(sim, p->server), &p->req, &buf, 1, prop_cb);
 	sim_trace(sim, (uint64_t)rv);
 	if (rv != 0) {
