@@ -40,7 +40,8 @@ enum {
 };
 
 struct consensus_change {
-	struct raft_change req; /* req.data = the consensus */
+	struct raft_change req;    /* req.data = the consensus */
+	struct raft_barrier fence; /* fence.data = the consensus; see change_submit */
 	struct consensus_change *next;
 	int kind;
 	uint64_t id;
@@ -448,8 +449,10 @@ int consensus_barrier(struct consensus *c, consensus_done_cb cb, void *arg)
 /* Membership changes, one at a time (reliability.md R7). */
 
 static void change_cb(struct raft_change *req, int status);
+static void change_fence_cb(struct raft_barrier *req, int status);
 
-static int change_submit(struct consensus *c, struct consensus_change *ch)
+/* The change itself, once the fence is applied. */
+static int change_raft(struct consensus *c, struct consensus_change *ch)
 {
 	ch->req.data = c;
 	switch (ch->kind) {
@@ -460,6 +463,23 @@ static int change_submit(struct consensus *c, struct consensus_change *ch)
 	default:
 		return raft_remove(&c->raft, &ch->req, ch->id, change_cb);
 	}
+}
+
+/*
+ * A change starts with a barrier of the leader's term and is appended only
+ * once that barrier is applied. A leader may change the membership only after
+ * it has committed an entry of its own term (the rule the single-server
+ * change needs, from Ongaro's 2015 correction); libraft 0.22 does not enforce
+ * it, and appends no such entry when its log looks committed, so a new leader
+ * that never saw its predecessor's uncommitted change could append one of its
+ * own, and two configurations with disjoint majorities could both commit
+ * (tests/sim found it: seed 35333, TESTING.md). The change is appended from
+ * the barrier's callback, in the same term, or fails with raft's error.
+ */
+static int change_submit(struct consensus *c, struct consensus_change *ch)
+{
+	ch->fence.data = c;
+	return raft_barrier(&c->raft, &ch->fence, change_fence_cb);
 }
 
 /* Submits queued changes until one is in flight; those raft refuses fail. */
@@ -480,9 +500,9 @@ static void change_next(struct consensus *c)
 	}
 }
 
-static void change_cb(struct raft_change *req, int status)
+/* The change at the head of the queue is over, with `status` (raft's). */
+static void change_finish(struct consensus *c, int status)
 {
-	struct consensus *c = req->data;
 	struct consensus_change *ch = c->changes;
 
 	c->changing = false;
@@ -494,6 +514,23 @@ static void change_cb(struct raft_change *req, int status)
 	free(ch);
 	if (!c->closing)
 		change_next(c);
+}
+
+static void change_fence_cb(struct raft_barrier *req, int status)
+{
+	struct consensus *c = req->data;
+
+	if (status == 0 && c->closing)
+		status = RAFT_SHUTDOWN;
+	if (status == 0)
+		status = change_raft(c, c->changes);
+	if (status != 0)
+		change_finish(c, status);
+}
+
+static void change_cb(struct raft_change *req, int status)
+{
+	change_finish(req->data, status);
 }
 
 static int change_enqueue(struct consensus *c, struct consensus_change *ch)

@@ -603,6 +603,38 @@ START_TEST(test_consensus_apply_index_is_log_index)
 }
 END_TEST
 
+/* A membership change is appended only after a barrier of the leader's term
+ * is applied (consensus.c, change_submit): with nothing else to commit, a
+ * change takes two indexes, the barrier's and its own. */
+START_TEST(test_consensus_change_waits_for_a_commit_of_the_term)
+{
+	struct result r, ch;
+	struct node *leader;
+	uint64_t before;
+
+	node_start(0, true);
+	leader = wait_leader();
+	ck_assert_int_eq(propose(leader, 1, &r), 0);
+	ck_assert(run_until(flag_set, &r.done, 10000));
+	ck_assert_int_eq(r.status, 0);
+	before = raft_last_applied(&leader->c.raft);
+	memset(&ch, 0, sizeof ch);
+	ck_assert_int_eq(consensus_add(&leader->c, 9, "127.0.0.1:9", done_cb, &ch), 0);
+	ck_assert(run_until(flag_set, &ch.done, 10000));
+	ck_assert_int_eq(ch.status, 0);
+	ck_assert_int_eq(consensus_role(&leader->c, 9), CONSENSUS_SPARE);
+	ck_assert_uint_eq(raft_last_applied(&leader->c.raft), before + 2);
+	/* Refused by raft after the barrier (a known id): reported through the
+	 * callback, with nothing changed. */
+	memset(&ch, 0, sizeof ch);
+	ck_assert_int_eq(consensus_add(&leader->c, 9, "127.0.0.1:9", done_cb, &ch), 0);
+	ck_assert(run_until(flag_set, &ch.done, 10000));
+	ck_assert_int_ne(ch.status, 0);
+	ck_assert_int_eq(ch.ncalls, 1);
+	ck_assert_int_eq(consensus_role(&leader->c, 9), CONSENSUS_SPARE);
+}
+END_TEST
+
 START_TEST(test_consensus_cluster_replicates_to_followers)
 {
 	struct node *leader = three_nodes();
@@ -906,6 +938,7 @@ Suite *consensus_suite(void)
 	tcase_add_test(tc, test_consensus_propose_rejects_unaligned_entries);
 	tcase_add_test(tc, test_consensus_bootstrap_twice_is_exists);
 	tcase_add_test(tc, test_consensus_apply_index_is_log_index);
+	tcase_add_test(tc, test_consensus_change_waits_for_a_commit_of_the_term);
 	tcase_add_test(tc, test_consensus_cluster_replicates_to_followers);
 	tcase_add_test(tc, test_consensus_barriers_batch_on_leader);
 	tcase_add_loop_test(tc, test_consensus_failover_and_restart_replays, 0, 2);
