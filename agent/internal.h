@@ -41,6 +41,7 @@ struct report {
 	uint32_t type;
 	bool final; /* exited or lost */
 	bool inflight;
+	bool held; /* not sent yet: waits for company (reconcile.c, report) */
 	uint64_t retry_at;
 	struct buf bytes; /* the encoded command */
 };
@@ -65,13 +66,18 @@ struct agent_impl {
 	/* Leader-side batching. */
 	struct pending *queue, *queue_tail;
 	uv_check_t flush;
+	uv_idle_t flush_kick; /* keeps the poll from blocking while `flush` waits */
 	bool flush_active;
 	/* Reconciler. */
 	struct report *reports;
+	uv_timer_t hold;     /* sends held reports */
 	struct buf stopping; /* struct stopping[] */
 	struct buf signaled; /* (pid, attempt, signal) triples already delivered */
 	uv_idle_t reconcile_soon;
 	bool reconcile_scheduled;
+	bool full_due;     /* the next pass walks every process */
+	struct buf marked; /* uint64_t pids for the next quick pass */
+	unsigned ticks;
 	struct exec_orphan *orphans;
 	size_t norphans;
 	/* Detector. */
@@ -120,7 +126,10 @@ int agent_submit_leader(struct agent *a, struct cmd *c, agent_result_cb cb, void
 const char *submit__leader_http(struct agent *a);
 
 /* reconcile.c */
+/* A pass on the next loop turn: quick (the processes effects named), or full
+ * if one is due. */
 void reconcile__schedule(struct agent *a);
+/* A full pass on the next loop turn. */
 void reconcile__run(struct agent *a);
 void reconcile__effect(void *arg, uint64_t index, const struct effect *e);
 void reconcile__tick(struct agent *a);

@@ -11,6 +11,16 @@
  * What the executor observes comes back as commands (reports): started,
  * output, exited, lost. They are idempotent, so a report whose outcome is
  * unknown (no leader) is simply sent again.
+ *
+ * Two kinds of pass. A full pass walks every process of the state: at start,
+ * after a snapshot is restored, and every RECONCILE_FULL_TICKS ticks; it is
+ * what makes the reconciler level-triggered. A quick pass, run on the loop
+ * turn after an entry was applied, looks only at the processes that entry's
+ * effects (or a committed report) named, so that a launch does not wait for
+ * a tick and does not pay for a walk over every process ever run. Both start
+ * at most RECONCILE_STARTS_MAX attempts, journaled with one fdatasync
+ * (exec_start_many); the rest wait for the next loop turn, so a burst of
+ * placements never holds the loop for long.
  */
 #include "config.h"
 
@@ -23,8 +33,13 @@
 #include "common/error.h"
 #include "services/proc.h"
 
-#define REPORT_RETRY_MS 500
-#define STOP_GRACE_MS   5000
+#define REPORT_RETRY_MS      500
+#define STOP_GRACE_MS        5000
+#define RECONCILE_STARTS_MAX 32 /* attempts started per pass */
+#define STARTED_HOLD_MS      5  /* a started report waits this long for company */
+#define RECONCILE_FULL_TICKS 4  /* a full pass every this many ticks */
+
+static void mark(struct agent *a, uint64_t pid);
 
 /* Reports. */
 
@@ -58,10 +73,10 @@ static void on_report(void *arg, const struct agent_result *res)
 			logger_debug(&a->lg, "report type=%s pid=%llu attempt=%u rejected: %.*s",
 				     cmd_type_name(r->type), (unsigned long long)r->pid, r->attempt,
 				     (int)res->message_len, res->message ? res->message : "");
+		if (!a->stopping)
+			mark(a, r->pid); /* a new attempt may be due, or a loss */
 		report_unlink(a, r);
 		report_free(r);
-		if (!a->stopping)
-			reconcile__schedule(a);
 		return;
 	}
 	/* Unknown outcome (no leader): send again later. */
@@ -82,8 +97,35 @@ static void report_send(struct report *r)
 		r->inflight = false;
 }
 
-/* Queues a report built from `c` (its bytes are copied). */
-static void report(struct agent *a, struct cmd *c, uint64_t pid, uint32_t attempt, bool final)
+/* Sends the held reports (in the order they were made). */
+static void send_held(struct agent *a)
+{
+	struct report *r;
+
+	uv_timer_stop(&impl(a)->hold);
+	for (r = impl(a)->reports; r != NULL; r = r->next)
+		if (r->held) {
+			r->held = false;
+			report_send(r);
+		}
+}
+
+static void on_hold(uv_timer_t *h)
+{
+	send_held(h->data);
+}
+
+/*
+ * Queues a report built from `c` (its bytes are copied). A `hold` report (a
+ * started) waits up to STARTED_HOLD_MS before it is sent, and goes with the
+ * next report made meanwhile: a process that ends at once has its started
+ * and exited reports proposed in the same loop turn, so they commit as one
+ * log entry and apply in one transaction (one synced commit instead of two
+ * on the way to a ?wait=1 answer). Order is kept: held reports are sent
+ * before any later one.
+ */
+static void report(struct agent *a, struct cmd *c, uint64_t pid, uint32_t attempt, bool final,
+		   bool hold)
 {
 	struct report *r, **pp;
 
@@ -113,6 +155,13 @@ static void report(struct agent *a, struct cmd *c, uint64_t pid, uint32_t attemp
 	for (pp = &impl(a)->reports; *pp != NULL; pp = &(*pp)->next)
 		;
 	*pp = r;
+	if (hold) {
+		r->held = true;
+		if (!uv_is_active((uv_handle_t *)&impl(a)->hold))
+			uv_timer_start(&impl(a)->hold, on_hold, STARTED_HOLD_MS, 0);
+		return;
+	}
+	send_held(a);
 	report_send(r);
 }
 
@@ -140,7 +189,7 @@ static void report_lost(struct agent *a, uint64_t pid, uint32_t attempt, const c
 	c.u.lost.attempt = attempt;
 	c.u.lost.reason.p = why;
 	c.u.lost.reason.n = strlen(why);
-	report(a, &c, pid, attempt, true);
+	report(a, &c, pid, attempt, true, false);
 }
 
 /* Executor callbacks. */
@@ -158,7 +207,7 @@ static void on_started(void *arg, uint64_t pid, uint32_t attempt, uint64_t os_pi
 	c.u.started.pid = pid;
 	c.u.started.attempt = attempt;
 	c.u.started.os_pid = os_pid;
-	report(a, &c, pid, attempt, false);
+	report(a, &c, pid, attempt, false, true);
 }
 
 static void on_output(void *arg, uint64_t pid, uint32_t attempt, int stream, uint64_t seq,
@@ -175,7 +224,7 @@ static void on_output(void *arg, uint64_t pid, uint32_t attempt, int stream, uin
 	c.u.output.seq = seq;
 	c.u.output.data.p = data;
 	c.u.output.data.n = len;
-	report(a, &c, pid, attempt, false);
+	report(a, &c, pid, attempt, false, false);
 }
 
 static void on_exited(void *arg, uint64_t pid, uint32_t attempt, int exit_code, int signal)
@@ -191,7 +240,7 @@ static void on_exited(void *arg, uint64_t pid, uint32_t attempt, int exit_code, 
 	c.u.exited.attempt = attempt;
 	c.u.exited.exit_code = exit_code;
 	c.u.exited.signal = signal;
-	report(a, &c, pid, attempt, true);
+	report(a, &c, pid, attempt, true, false);
 }
 
 const struct exec_callbacks reconcile__exec_callbacks = {
@@ -261,12 +310,21 @@ static bool env_has(char **env, const char *name)
 	return false;
 }
 
-static void start(struct agent *a, const struct proc_row *p)
-{
-	struct exec_spec spec;
-	char **argv = NULL, **env = NULL, cwd[CMD_CWD_MAX + 1];
+/* The attempts a pass starts, all at once at its end. */
+struct starts {
 	size_t n;
-	int rv;
+	struct exec_spec specs[RECONCILE_STARTS_MAX];
+	char **argv[RECONCILE_STARTS_MAX];
+	char **env[RECONCILE_STARTS_MAX];
+	char cwd[RECONCILE_STARTS_MAX][CMD_CWD_MAX + 1];
+};
+
+/* Adds the attempt of row `p` to `st` (which has room). */
+static void prepare(struct agent *a, struct starts *st, const struct proc_row *p)
+{
+	struct exec_spec *spec = &st->specs[st->n];
+	char **argv = NULL, **env = NULL, *cwd = st->cwd[st->n];
+	size_t n;
 
 	if (unpack_strs(&p->argv, false, &argv, 0) != 0 ||
 	    unpack_strs(&p->env, true, &env, 4) != 0) {
@@ -279,26 +337,50 @@ static void start(struct agent *a, const struct proc_row *p)
 		;
 	if (asprintf(&env[n++], "LOGOS_PID=%llu", (unsigned long long)p->pid) < 0 ||
 	    asprintf(&env[n++], "LOGOS_ATTEMPT=%u", p->attempt) < 0 ||
-	    asprintf(&env[n++], "LOGOS_ADDR=%s", impl(a)->http_url) < 0)
-		goto out;
-	if (!env_has(env, "PATH") &&
-	    asprintf(&env[n++], "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin") < 0)
-		goto out;
-	snprintf(cwd, sizeof cwd, "%.*s", (int)p->cwd.n, p->cwd.p ? p->cwd.p : "");
-	memset(&spec, 0, sizeof spec);
-	spec.pid = p->pid;
-	spec.attempt = p->attempt;
-	spec.argv = (const char *const *)argv;
-	spec.env = (const char *const *)env;
-	spec.cwd = cwd[0] ? cwd : NULL;
-	spec.timeout_ms = p->timeout_ms;
-	rv = exec_start(&a->exec, &spec);
-	if (rv != 0 && rv != ERR_EXISTS)
-		logger_error(&a->lg, "start pid=%llu attempt=%u failed: %s",
-			     (unsigned long long)p->pid, p->attempt, a->exec.errmsg);
-out:
-	free_strs(argv);
-	free_strs(env);
+	    asprintf(&env[n++], "LOGOS_ADDR=%s", impl(a)->http_url) < 0 ||
+	    (!env_has(env, "PATH") &&
+	     asprintf(&env[n++], "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin") < 0)) {
+		/* Not started, not journaled: the next pass tries again. */
+		logger_error(&a->lg, "start pid=%llu attempt=%u: out of memory",
+			     (unsigned long long)p->pid, p->attempt);
+		free_strs(argv);
+		free_strs(env);
+		return;
+	}
+	snprintf(cwd, CMD_CWD_MAX + 1, "%.*s", (int)p->cwd.n, p->cwd.p ? p->cwd.p : "");
+	memset(spec, 0, sizeof *spec);
+	spec->pid = p->pid;
+	spec->attempt = p->attempt;
+	spec->argv = (const char *const *)argv;
+	spec->env = (const char *const *)env;
+	spec->cwd = cwd[0] ? cwd : NULL;
+	spec->timeout_ms = p->timeout_ms;
+	st->argv[st->n] = argv;
+	st->env[st->n] = env;
+	st->n++;
+}
+
+/* Starts what `st` holds (one journal sync for all) and empties it. */
+static void start_all(struct agent *a, struct starts *st)
+{
+	int results[RECONCILE_STARTS_MAX];
+	size_t i;
+	int rv;
+
+	if (st->n == 0)
+		return;
+	rv = exec_start_many(&a->exec, st->specs, st->n, results);
+	for (i = 0; i < st->n; i++) {
+		int r = rv != 0 ? rv : results[i];
+
+		if (r != 0 && r != ERR_EXISTS)
+			logger_error(&a->lg, "start pid=%llu attempt=%u failed: %s",
+				     (unsigned long long)st->specs[i].pid, st->specs[i].attempt,
+				     rv != 0 ? a->exec.errmsg : err_str(r));
+		free_strs(st->argv[i]);
+		free_strs(st->env[i]);
+	}
+	st->n = 0;
 }
 
 /* Signals already delivered, so that a requested kill goes out once. */
@@ -331,10 +413,24 @@ static bool signal_once(struct agent *a, uint64_t pid, uint32_t attempt, int sig
 struct pass {
 	struct agent *a;
 	struct store_txn *t;
+	struct starts *st; /* allocated at the first start */
+	bool full;
 };
 
-static void ensure(struct agent *a, const struct proc_row *p)
+/* Remembers process `pid` for the next quick pass, and schedules it. */
+static void mark(struct agent *a, uint64_t pid)
 {
+	struct agent_impl *m = impl(a);
+
+	if (buf_append(&m->marked, &pid, sizeof pid) != 0)
+		m->full_due = true; /* out of memory: the next full pass sees it */
+	reconcile__schedule(a);
+}
+
+static void ensure(struct pass *ps, const struct proc_row *p)
+{
+	struct agent *a = ps->a;
+
 	if (exec_running(&a->exec, p->pid, p->attempt)) {
 		if (p->kill_signal != 0)
 			signal_once(a, p->pid, p->attempt, p->kill_signal);
@@ -353,7 +449,16 @@ static void ensure(struct agent *a, const struct proc_row *p)
 	}
 	if (p->kill_signal != 0)
 		return;
-	start(a, p);
+	if (ps->st == NULL && (ps->st = calloc(1, sizeof *ps->st)) == NULL) {
+		mark(a, p->pid); /* out of memory: later */
+		return;
+	}
+	if (ps->st->n == RECONCILE_STARTS_MAX) {
+		/* Enough for this pass: the loop serves its other work first. */
+		mark(a, p->pid);
+		return;
+	}
+	prepare(a, ps->st, p);
 }
 
 static void stop_unwanted(void *arg, uint64_t pid, uint32_t attempt)
@@ -406,11 +511,32 @@ static void prune_stopping(struct agent *a)
 	b->len = j * sizeof *s;
 }
 
-void reconcile__run(struct agent *a)
+/* Ensures the process of row value (v, vl) if it is this node's and not
+ * over. */
+static void consider(struct pass *ps, const void *v, size_t vl)
+{
+	struct proc_row row;
+
+	if (proc_row_decode(v, vl, &row) != 0)
+		return;
+	if (row.node != ps->a->id || proc_is_ended(row.state))
+		return;
+	ensure(ps, &row);
+}
+
+static void pass_end(struct pass *ps)
+{
+	if (ps->st != NULL) {
+		start_all(ps->a, ps->st);
+		free(ps->st);
+	}
+}
+
+/* The full pass: every process of the state, every running attempt. */
+static void run_full(struct agent *a)
 {
 	struct store_txn t;
 	struct store_iter it;
-	struct proc_row row;
 	struct pass ps;
 	const void *k, *v;
 	size_t kl, vl, i;
@@ -418,6 +544,7 @@ void reconcile__run(struct agent *a)
 
 	if (a->stopping || store_read(&a->store, &t) != 0)
 		return;
+	m->full_due = false;
 	/* Attempts of a previous life of this agent: they ended with it. */
 	for (i = 0; i < m->norphans; i++)
 		report_lost(a, m->orphans[i].pid, m->orphans[i].attempt, "its agent restarted");
@@ -425,30 +552,77 @@ void reconcile__run(struct agent *a)
 	m->orphans = NULL;
 	m->norphans = 0;
 
-	if (store_iter_init(&it, &t, STORE_PROCS, NULL, 0, STORE_AT_LATEST) == 0) {
-		while (store_iter_next(&it, &k, &kl, &v, &vl) == 0) {
-			if (proc_row_decode(v, vl, &row) != 0)
-				continue;
-			if (row.node != a->id || proc_is_ended(row.state))
-				continue;
-			ensure(a, &row);
-		}
-		store_iter_close(&it);
-	}
+	memset(&ps, 0, sizeof ps);
 	ps.a = a;
 	ps.t = &t;
+	ps.full = true;
+	if (store_iter_init(&it, &t, STORE_PROCS, NULL, 0, STORE_AT_LATEST) == 0) {
+		while (store_iter_next(&it, &k, &kl, &v, &vl) == 0)
+			consider(&ps, v, vl);
+		store_iter_close(&it);
+	}
 	exec_foreach(&a->exec, stop_unwanted, &ps);
 	prune_stopping(a);
 	store_read_end(&t);
+	pass_end(&ps);
+}
+
+/* The quick pass: the processes marked since the last one. */
+static void run_marked(struct agent *a)
+{
+	struct agent_impl *m = impl(a);
+	struct buf list = m->marked;
+	const uint64_t *pids = (const uint64_t *)(const void *)list.data;
+	size_t i, n = list.len / sizeof *pids;
+	uint8_t key[PROC_KEY_LEN];
+	struct store_txn t;
+	struct pass ps;
+	const void *v;
+	size_t vl;
+
+	/* Marks made during this pass go to the next one. */
+	buf_init(&m->marked);
+	if (a->stopping || store_read(&a->store, &t) != 0) {
+		m->marked = list;
+		return;
+	}
+	memset(&ps, 0, sizeof ps);
+	ps.a = a;
+	ps.t = &t;
+	for (i = 0; i < n; i++) {
+		/* A burst may name a process many times: once is enough. */
+		if (i > 0 && pids[i] == pids[i - 1])
+			continue;
+		proc_key(key, pids[i]);
+		if (store_get(&t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl) == 0)
+			consider(&ps, v, vl);
+	}
+	store_read_end(&t);
+	buf_release(&list);
+	pass_end(&ps);
+}
+
+void reconcile__run(struct agent *a)
+{
+	impl(a)->full_due = true;
+	reconcile__schedule(a);
 }
 
 static void on_soon(uv_idle_t *h)
 {
 	struct agent *a = h->data;
+	struct agent_impl *m = impl(a);
 
 	uv_idle_stop(h);
-	impl(a)->reconcile_scheduled = false;
-	reconcile__run(a);
+	m->reconcile_scheduled = false;
+	if (m->full_due)
+		run_full(a);
+	else
+		run_marked(a);
+	/* What the pass deferred (over RECONCILE_STARTS_MAX) or what was
+	 * marked during it: on the next loop turn, after its I/O. */
+	if (m->marked.len > 0 || m->full_due)
+		reconcile__schedule(a);
 }
 
 void reconcile__schedule(struct agent *a)
@@ -469,7 +643,9 @@ void reconcile__effect(void *arg, uint64_t index, const struct effect *e)
 		return;
 	if (e->kind == EFFECT_SIGNAL && exec_running(&a->exec, e->pid, e->attempt))
 		signal_once(a, e->pid, e->attempt, e->signal);
-	reconcile__schedule(a);
+	/* Effects only say where to look (DESIGN §2): the pass reads the
+	 * state, after this entry's transaction has committed. */
+	mark(a, e->pid);
 }
 
 void reconcile__tick(struct agent *a)
@@ -482,7 +658,8 @@ void reconcile__tick(struct agent *a)
 			r->retry_at = 0;
 			report_send(r);
 		}
-	reconcile__run(a);
+	if (impl(a)->ticks++ % RECONCILE_FULL_TICKS == 0)
+		reconcile__run(a);
 }
 
 void reconcile__close(struct agent *a)
@@ -502,6 +679,7 @@ void reconcile__close(struct agent *a)
 	}
 	buf_release(&m->stopping);
 	buf_release(&m->signaled);
+	buf_release(&m->marked);
 	free(m->orphans);
 	m->orphans = NULL;
 }

@@ -114,6 +114,7 @@ void submit__flush(uv_check_t *h)
 	int rv;
 
 	uv_check_stop(&m->flush);
+	uv_idle_stop(&m->flush_kick);
 	m->flush_active = false;
 	while (m->queue != NULL) {
 		if (!consensus_is_leader(&a->consensus)) {
@@ -165,6 +166,12 @@ void submit__flush(uv_check_t *h)
 	}
 }
 
+/* Nothing to do: being active is its job; submit__flush stops it. */
+static void on_flush_kick(uv_idle_t *h)
+{
+	(void)h;
+}
+
 static void enqueue(struct agent *a, struct pending *p)
 {
 	struct agent_impl *m = impl(a);
@@ -177,8 +184,14 @@ static void enqueue(struct agent *a, struct pending *p)
 	m->queue_tail = p;
 	if (!m->flush_active) {
 		/* After this loop turn's other callbacks: whatever arrived in
-		 * the same turn goes into the same entry. */
+		 * the same turn goes into the same entry. A command queued by
+		 * a timer or an idle callback (a report of the executor, the
+		 * reconciler's) runs before the poll of its turn: the active
+		 * idle handle makes that poll return at once instead of
+		 * blocking until some I/O arrives, which held a `started`
+		 * report back until the process's exit. */
 		uv_check_start(&m->flush, submit__flush);
+		uv_idle_start(&m->flush_kick, on_flush_kick);
 		m->flush_active = true;
 	}
 }
