@@ -34,7 +34,8 @@ struct pending {
 /* A report of this host's executor (started, output, exited, lost) being
  * committed; retried until the log has it (all reports are idempotent). */
 struct report {
-	struct report *next;
+	struct report *next, *prev;
+	struct report *held_next; /* in agent_impl's list of held reports */
 	struct agent *a;
 	uint64_t pid;
 	uint32_t attempt;
@@ -69,10 +70,12 @@ struct agent_impl {
 	uv_idle_t flush_kick; /* keeps the poll from blocking while `flush` waits */
 	bool flush_active;
 	/* Reconciler. */
-	struct report *reports;
-	uv_timer_t hold;     /* sends held reports */
-	struct buf stopping; /* struct stopping[] */
-	struct buf signaled; /* (pid, attempt, signal) triples already delivered */
+	struct report *reports, *reports_tail; /* in the order they were made */
+	struct report *held_head, *held_tail;  /* not sent yet */
+	struct finals *finals; /* (pid, attempt) with a final report queued (reconcile.c) */
+	uv_timer_t hold;       /* sends held reports */
+	struct buf stopping;   /* struct stopping[] */
+	struct buf signaled;   /* (pid, attempt, signal) triples already delivered */
 	uv_idle_t reconcile_soon;
 	bool reconcile_scheduled;
 	bool full_due;     /* the next pass walks every process */

@@ -41,23 +41,119 @@
 
 static void mark(struct agent *a, uint64_t pid);
 
+/* The attempts with a final report (exited, lost) queued: a set with a
+ * count per attempt, open addressing with linear probing, so that a pass over
+ * thousands of processes during a burst asks in O(1), not by a walk of the
+ * reports. */
+struct final_slot {
+	uint64_t pid;
+	uint32_t attempt;
+	uint32_t count; /* 0: free */
+};
+
+struct finals {
+	struct final_slot *slots;
+	size_t cap; /* a power of two, or 0 */
+	size_t n;
+};
+
+static size_t final_hash(uint64_t pid, uint32_t attempt)
+{
+	uint64_t h = pid * 0x9e3779b97f4a7c15ull ^ (uint64_t)attempt * 0xc2b2ae3d27d4eb4full;
+
+	return (size_t)(h ^ (h >> 29));
+}
+
+static struct final_slot *finals_find(const struct finals *f, uint64_t pid, uint32_t attempt)
+{
+	size_t i;
+
+	if (f == NULL || f->cap == 0)
+		return NULL;
+	for (i = final_hash(pid, attempt) & (f->cap - 1);; i = (i + 1) & (f->cap - 1))
+		if (f->slots[i].count == 0 ||
+		    (f->slots[i].pid == pid && f->slots[i].attempt == attempt))
+			return &f->slots[i];
+}
+
+/* Counts one more final report of (pid, attempt); ERR_NOMEM. */
+static int finals_add(struct agent_impl *m, uint64_t pid, uint32_t attempt)
+{
+	struct finals *f = m->finals;
+	struct final_slot *old, *s;
+	size_t cap, i;
+
+	if (f == NULL && (f = m->finals = calloc(1, sizeof *f)) == NULL)
+		return ERR_NOMEM;
+	if ((f->n + 1) * 4 > f->cap * 3) {
+		struct finals grown = {NULL, f->cap ? f->cap * 2 : 64, f->n};
+
+		old = f->slots;
+		cap = f->cap;
+		grown.slots = calloc(grown.cap, sizeof *grown.slots);
+		if (grown.slots == NULL)
+			return ERR_NOMEM;
+		for (i = 0; i < cap; i++)
+			if (old[i].count != 0)
+				*finals_find(&grown, old[i].pid, old[i].attempt) = old[i];
+		*f = grown;
+		free(old);
+	}
+	s = finals_find(f, pid, attempt);
+	if (s->count == 0) {
+		s->pid = pid;
+		s->attempt = attempt;
+		f->n++;
+	}
+	s->count++;
+	return 0;
+}
+
+static void finals_remove(struct agent_impl *m, uint64_t pid, uint32_t attempt)
+{
+	struct finals *f = m->finals;
+	struct final_slot *s = finals_find(f, pid, attempt);
+	size_t i, j, home;
+
+	if (s == NULL || s->count == 0 || --s->count > 0)
+		return;
+	f->n--;
+	/* Backward-shift deletion keeps every probe chain unbroken. */
+	i = (size_t)(s - f->slots);
+	for (j = (i + 1) & (f->cap - 1); f->slots[j].count != 0; j = (j + 1) & (f->cap - 1)) {
+		home = final_hash(f->slots[j].pid, f->slots[j].attempt) & (f->cap - 1);
+		/* Move j into the hole at i if its home is not in (i, j]. */
+		if (((j - home) & (f->cap - 1)) >= ((j - i) & (f->cap - 1))) {
+			f->slots[i] = f->slots[j];
+			i = j;
+		}
+	}
+	f->slots[i].count = 0;
+}
+
 /* Reports. */
 
-static void report_free(struct report *r)
+static void report_free(struct agent *a, struct report *r)
 {
+	if (r->final)
+		finals_remove(impl(a), r->pid, r->attempt);
 	buf_release(&r->bytes);
 	free(r);
 }
 
 static void report_unlink(struct agent *a, struct report *r)
 {
-	struct report **pp;
+	struct agent_impl *m = impl(a);
 
-	for (pp = &impl(a)->reports; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == r) {
-			*pp = r->next;
-			return;
-		}
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		m->reports = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	else
+		m->reports_tail = r->prev;
+	r->next = r->prev = NULL;
 }
 
 static void report_send(struct report *r);
@@ -76,7 +172,7 @@ static void on_report(void *arg, const struct agent_result *res)
 		if (!a->stopping)
 			mark(a, r->pid); /* a new attempt may be due, or a loss */
 		report_unlink(a, r);
-		report_free(r);
+		report_free(a, r);
 		return;
 	}
 	/* Unknown outcome (no leader): send again later. */
@@ -100,14 +196,17 @@ static void report_send(struct report *r)
 /* Sends the held reports (in the order they were made). */
 static void send_held(struct agent *a)
 {
+	struct agent_impl *m = impl(a);
 	struct report *r;
 
-	uv_timer_stop(&impl(a)->hold);
-	for (r = impl(a)->reports; r != NULL; r = r->next)
-		if (r->held) {
-			r->held = false;
-			report_send(r);
-		}
+	uv_timer_stop(&m->hold);
+	while ((r = m->held_head) != NULL) {
+		m->held_head = r->held_next;
+		r->held_next = NULL;
+		r->held = false;
+		report_send(r);
+	}
+	m->held_tail = NULL;
 }
 
 static void on_hold(uv_timer_t *h)
@@ -127,7 +226,8 @@ static void on_hold(uv_timer_t *h)
 static void report(struct agent *a, struct cmd *c, uint64_t pid, uint32_t attempt, bool final,
 		   bool hold)
 {
-	struct report *r, **pp;
+	struct agent_impl *m = impl(a);
+	struct report *r;
 
 	if (a->stopping)
 		return;
@@ -147,18 +247,27 @@ static void report(struct agent *a, struct cmd *c, uint64_t pid, uint32_t attemp
 		c->principal.p = "agent";
 		c->principal.n = 5;
 	}
-	if (cmd_encode(c, &r->bytes) != 0) {
-		report_free(r);
+	if (cmd_encode(c, &r->bytes) != 0 || (final && finals_add(m, pid, attempt) != 0)) {
+		r->final = false;
+		report_free(a, r);
 		return;
 	}
 	/* Append, keeping the order reports were made in. */
-	for (pp = &impl(a)->reports; *pp != NULL; pp = &(*pp)->next)
-		;
-	*pp = r;
+	r->prev = m->reports_tail;
+	if (m->reports_tail != NULL)
+		m->reports_tail->next = r;
+	else
+		m->reports = r;
+	m->reports_tail = r;
 	if (hold) {
 		r->held = true;
-		if (!uv_is_active((uv_handle_t *)&impl(a)->hold))
-			uv_timer_start(&impl(a)->hold, on_hold, STARTED_HOLD_MS, 0);
+		if (m->held_tail != NULL)
+			m->held_tail->held_next = r;
+		else
+			m->held_head = r;
+		m->held_tail = r;
+		if (!uv_is_active((uv_handle_t *)&m->hold))
+			uv_timer_start(&m->hold, on_hold, STARTED_HOLD_MS, 0);
 		return;
 	}
 	send_held(a);
@@ -167,12 +276,9 @@ static void report(struct agent *a, struct cmd *c, uint64_t pid, uint32_t attemp
 
 static bool final_report_pending(struct agent *a, uint64_t pid, uint32_t attempt)
 {
-	struct report *r;
+	struct final_slot *s = finals_find(impl(a)->finals, pid, attempt);
 
-	for (r = impl(a)->reports; r != NULL; r = r->next)
-		if (r->final && r->pid == pid && r->attempt == attempt)
-			return true;
-	return false;
+	return s != NULL && s->count > 0;
 }
 
 static void report_lost(struct agent *a, uint64_t pid, uint32_t attempt, const char *why)
@@ -665,17 +771,17 @@ void reconcile__tick(struct agent *a)
 void reconcile__close(struct agent *a)
 {
 	struct agent_impl *m = impl(a);
-	struct report *r, **pp = &m->reports;
+	struct report *r, *next;
 
 	/* Reports still in flight are freed by their callbacks (which run with
 	 * a->stopping set); the others go now. */
-	while ((r = *pp) != NULL) {
-		if (r->inflight) {
-			pp = &r->next;
+	m->held_head = m->held_tail = NULL;
+	for (r = m->reports; r != NULL; r = next) {
+		next = r->next;
+		if (r->inflight)
 			continue;
-		}
-		*pp = r->next;
-		report_free(r);
+		report_unlink(a, r);
+		report_free(a, r);
 	}
 	buf_release(&m->stopping);
 	buf_release(&m->signaled);
