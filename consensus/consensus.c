@@ -197,6 +197,7 @@ int consensus_init(struct consensus *c, uv_loop_t *loop, const struct consensus_
 	heartbeat_ms = cfg->heartbeat_ms != 0 ? cfg->heartbeat_ms : 100;
 	raft_set_election_timeout(&c->raft, election_ms);
 	raft_set_heartbeat_timeout(&c->raft, heartbeat_ms);
+	c->heartbeat_ms = heartbeat_ms;
 	raft_set_snapshot_threshold(&c->raft,
 				    cfg->snapshot_threshold != 0 ? cfg->snapshot_threshold : 8192);
 	raft_set_snapshot_trailing(&c->raft,
@@ -289,6 +290,30 @@ static void propose_cb(struct raft_apply *req, int status, void *result)
 	free(p);
 }
 
+/*
+ * libraft 0.22 moves a follower from pipeline to probe mode ("unreachable ->
+ * abort pipeline") when a heartbeat tick finds no message from it since the
+ * tick before. With writes a little apart that happens often: an entry sent
+ * between two ticks makes the next tick skip its heartbeat (one was sent less
+ * than an interval ago), and the tick after that finds nothing received. In
+ * probe mode the follower gets at most one message per heartbeat interval,
+ * so the next entry waited up to heartbeat_ms before it even left (measured:
+ * a launch placed on a follower took three heartbeat intervals, 300 ms).
+ * While an entry is handed to raft the heartbeat timeout is set to 1 ms, so
+ * that raft sends it to every follower at once whatever its mode; the
+ * follower's answer puts it back into pipeline mode. Nothing else runs in
+ * between (raft_apply and raft_barrier send synchronously, on this loop).
+ */
+static void send_now_begin(struct consensus *c)
+{
+	raft_set_heartbeat_timeout(&c->raft, 1);
+}
+
+static void send_now_end(struct consensus *c)
+{
+	raft_set_heartbeat_timeout(&c->raft, c->heartbeat_ms);
+}
+
 int consensus_propose(struct consensus *c, const void *entry, size_t len, consensus_propose_cb cb,
 		      void *arg)
 {
@@ -323,7 +348,9 @@ int consensus_propose(struct consensus *c, const void *entry, size_t len, consen
 	p->cb = cb;
 	p->arg = arg;
 	p->req.data = p;
+	send_now_begin(c);
 	rv = raft_apply(&c->raft, &p->req, &buf, 1, propose_cb);
+	send_now_end(c);
 	if (rv != 0) {
 		/* libraft 0.22.1 has already appended the entry, and releases
 		 * it itself, when the disk write fails (RAFT_IOERR, seen in
@@ -360,7 +387,9 @@ static int barrier_start(struct consensus *c)
 	int rv;
 
 	req->data = c;
+	send_now_begin(c);
 	rv = raft_barrier(&c->raft, req, barrier_cb);
+	send_now_end(c);
 	if (rv != 0)
 		return rv;
 	c->barrier_next ^= 1;

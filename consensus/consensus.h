@@ -78,6 +78,7 @@ struct consensus {
 	 * when `changing`. */
 	struct consensus_change *changes;
 	bool changing;
+	unsigned heartbeat_ms; /* as configured (send_now_end restores it) */
 	struct raft_transfer transfer;
 	consensus_done_cb transfer_cb;
 	void *transfer_arg;
