@@ -424,6 +424,8 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 	m->reconcile_soon.data = a;
 	uv_timer_init(&a->loop, &m->hold);
 	m->hold.data = a;
+	uv_timer_init(&a->loop, &m->nudge_timer);
+	m->nudge_timer.data = a;
 	uv_timer_init(&a->loop, &m->tick);
 	m->tick.data = a;
 	uv_timer_init(&a->loop, &m->stop_guard);
@@ -570,6 +572,7 @@ static void close_all(struct agent *a)
 	uv_close((uv_handle_t *)&m->flush_kick, NULL);
 	uv_close((uv_handle_t *)&m->reconcile_soon, NULL);
 	uv_close((uv_handle_t *)&m->hold, NULL);
+	uv_close((uv_handle_t *)&m->nudge_timer, NULL);
 	uv_close((uv_handle_t *)&m->tick, NULL);
 	uv_close((uv_handle_t *)&m->sigterm, NULL);
 	uv_close((uv_handle_t *)&m->sigint, NULL);

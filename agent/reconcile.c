@@ -171,6 +171,10 @@ static void on_report(void *arg, const struct agent_result *res)
 				     (int)res->message_len, res->message ? res->message : "");
 		if (!a->stopping)
 			mark(a, r->pid); /* a new attempt may be due, or a loss */
+		/* A client may follow this process through a follower (?wait=1,
+		 * logs -f): on the leader, tell the followers at once. */
+		if (res->status == 0)
+			agent__nudge(a);
 		report_unlink(a, r);
 		report_free(a, r);
 		return;
@@ -745,8 +749,10 @@ void reconcile__effect(void *arg, uint64_t index, const struct effect *e)
 {
 	struct agent *a = arg;
 
-	if (e->node != a->id)
+	if (e->node != a->id) {
+		agent__nudge(a); /* that node learns the commit at once */
 		return;
+	}
 	if (e->kind == EFFECT_SIGNAL && exec_running(&a->exec, e->pid, e->attempt))
 		signal_once(a, e->pid, e->attempt, e->signal);
 	/* Effects only say where to look (DESIGN §2): the pass reads the

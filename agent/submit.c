@@ -62,7 +62,7 @@ static void on_applied(void *arg, int status, uint64_t index)
 	struct store_txn t;
 	struct result_row res;
 	struct agent_result r;
-	bool have_txn = false;
+	bool have_txn = false, forwarded = false;
 	uint32_t i;
 
 	if (status == 0) {
@@ -91,12 +91,63 @@ static void on_applied(void *arg, int status, uint64_t index)
 		}
 		if (r.status != 0)
 			r.leader_http = submit__leader_http(a);
+		forwarded = forwarded || (r.status == 0 && p->origin != a->id);
 		p->cb(p->arg, &r);
 		pending_free(p);
 	}
 	if (have_txn)
 		store_read_end(&t);
 	free(b);
+	/* A follower's client (or executor) may wait for this entry on its
+	 * own node: tell the followers it is committed. */
+	if (forwarded)
+		agent__nudge(a);
+}
+
+static void on_nudged(void *arg, const struct agent_result *res)
+{
+	struct agent *a = arg;
+	struct agent_impl *m = impl(a);
+
+	(void)res;
+	m->nudge_inflight = false;
+	if (m->nudge_again && !a->stopping) {
+		m->nudge_again = false;
+		agent__nudge(a);
+	}
+}
+
+static void on_nudge_timer(uv_timer_t *h)
+{
+	struct agent *a = h->data;
+	struct agent_impl *m = impl(a);
+	struct cmd c;
+
+	if (a->stopping || !consensus_is_leader(&a->consensus))
+		return;
+	/* An entry proposed since carries the commit index already (the
+	 * entry in question was applied, so committed, before). */
+	if (a->metrics.proposals != m->nudge_mark)
+		return;
+	if (m->nudge_inflight) {
+		m->nudge_again = true;
+		return;
+	}
+	memset(&c, 0, sizeof c);
+	c.type = CMD_NOOP;
+	m->nudge_inflight = agent_submit_leader(a, &c, on_nudged, a) == 0;
+}
+
+/* See agent__nudge in agent/internal.h. */
+void agent__nudge(struct agent *a)
+{
+	struct agent_impl *m = impl(a);
+
+	if (a->stopping || !consensus_is_leader(&a->consensus) ||
+	    uv_is_active((uv_handle_t *)&m->nudge_timer))
+		return;
+	m->nudge_mark = a->metrics.proposals;
+	uv_timer_start(&m->nudge_timer, on_nudge_timer, AGENT_NUDGE_MS, 0);
 }
 
 static void forward(struct pending *p);
