@@ -297,21 +297,34 @@ static void propose_cb(struct raft_apply *req, int status, void *result)
  * between two ticks makes the next tick skip its heartbeat (one was sent less
  * than an interval ago), and the tick after that finds nothing received. In
  * probe mode the follower gets at most one message per heartbeat interval,
- * so the next entry waited up to heartbeat_ms before it even left (measured:
- * a launch placed on a follower took three heartbeat intervals, 300 ms).
- * While an entry is handed to raft the heartbeat timeout is set to 1 ms, so
- * that raft sends it to every follower at once whatever its mode; the
- * follower's answer puts it back into pipeline mode. Nothing else runs in
- * between (raft_apply and raft_barrier send synchronously, on this loop).
+ * and the answer to a mere heartbeat does not restore pipeline mode: the next
+ * entry waited up to heartbeat_ms before it even left (measured: a launch
+ * placed on a follower took three heartbeat intervals, 300 ms).
+ *
+ * So the first entry after a pause of half a heartbeat interval or more is
+ * handed to raft with the heartbeat timeout at 1 ms: raft sends it to every
+ * follower at once whatever its mode, and the answer puts a reachable
+ * follower back into pipeline mode. Only then: a follower that is really
+ * unreachable stays in probe mode, where each message carries every entry it
+ * lacks, and sending it one per entry under load would cost the leader its
+ * loop (seen with a paused node). Nothing else runs in between (raft_apply
+ * and raft_barrier send synchronously, on this loop).
  */
-static void send_now_begin(struct consensus *c)
+static bool send_now_begin(struct consensus *c)
 {
-	raft_set_heartbeat_timeout(&c->raft, 1);
+	uint64_t now = uv_now(c->loop);
+	bool after_pause = now - c->last_entry_ms >= c->heartbeat_ms / 2;
+
+	c->last_entry_ms = now;
+	if (after_pause)
+		raft_set_heartbeat_timeout(&c->raft, 1);
+	return after_pause;
 }
 
-static void send_now_end(struct consensus *c)
+static void send_now_end(struct consensus *c, bool began)
 {
-	raft_set_heartbeat_timeout(&c->raft, c->heartbeat_ms);
+	if (began)
+		raft_set_heartbeat_timeout(&c->raft, c->heartbeat_ms);
 }
 
 int consensus_propose(struct consensus *c, const void *entry, size_t len, consensus_propose_cb cb,
@@ -319,6 +332,7 @@ int consensus_propose(struct consensus *c, const void *entry, size_t len, consen
 {
 	struct raft_buffer buf;
 	struct propose *p;
+	bool now;
 	int rv;
 
 	if (c->closing)
@@ -348,9 +362,9 @@ int consensus_propose(struct consensus *c, const void *entry, size_t len, consen
 	p->cb = cb;
 	p->arg = arg;
 	p->req.data = p;
-	send_now_begin(c);
+	now = send_now_begin(c);
 	rv = raft_apply(&c->raft, &p->req, &buf, 1, propose_cb);
-	send_now_end(c);
+	send_now_end(c, now);
 	if (rv != 0) {
 		/* libraft 0.22.1 has already appended the entry, and releases
 		 * it itself, when the disk write fails (RAFT_IOERR, seen in
@@ -384,12 +398,13 @@ static void barrier_cb(struct raft_barrier *req, int status);
 static int barrier_start(struct consensus *c)
 {
 	struct raft_barrier *req = &c->barrier_req[c->barrier_next];
+	bool now;
 	int rv;
 
 	req->data = c;
-	send_now_begin(c);
+	now = send_now_begin(c);
 	rv = raft_barrier(&c->raft, req, barrier_cb);
-	send_now_end(c);
+	send_now_end(c, now);
 	if (rv != 0)
 		return rv;
 	c->barrier_next ^= 1;
