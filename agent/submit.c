@@ -143,11 +143,13 @@ void agent__nudge(struct agent *a)
 {
 	struct agent_impl *m = impl(a);
 
-	if (a->stopping || !consensus_is_leader(&a->consensus) ||
-	    uv_is_active((uv_handle_t *)&m->nudge_timer))
+	if (a->stopping || !consensus_is_leader(&a->consensus))
 		return;
+	/* Entries proposed before this ask went out with an older commit
+	 * index: only those proposed after it count. */
 	m->nudge_mark = a->metrics.proposals;
-	uv_timer_start(&m->nudge_timer, on_nudge_timer, AGENT_NUDGE_MS, 0);
+	if (!uv_is_active((uv_handle_t *)&m->nudge_timer))
+		uv_timer_start(&m->nudge_timer, on_nudge_timer, AGENT_NUDGE_MS, 0);
 }
 
 static void forward(struct pending *p);
@@ -204,6 +206,8 @@ void submit__flush(uv_check_t *h)
 			rv = consensus_propose(&a->consensus, entry.data, entry.len, on_applied, b);
 		buf_release(&entry);
 		if (rv != 0) {
+			logger_warn(&a->lg, "propose %u commands failed: %s", n,
+				    a->consensus.errmsg);
 			for (uint32_t i = 0; i < n; i++)
 				fail(b->cmds[i], rv == ERR_NOTLEADER ? ERR_UNAVAILABLE : rv,
 				     submit__leader_http(a));
