@@ -80,6 +80,8 @@ struct agent_impl {
 	uv_idle_t reconcile_soon;
 	bool reconcile_scheduled;
 	bool full_due;                    /* the next pass walks every process */
+	bool sweeping;                    /* a full pass is under way... */
+	uint64_t sweep_next;              /* ...and goes on from this pid */
 	bool nudge_inflight, nudge_again; /* submit.c, agent__nudge */
 	uv_timer_t nudge_timer;
 	uint64_t nudge_mark; /* metrics.proposals when the nudge was asked for */

@@ -12,9 +12,10 @@
  * output, exited, lost. They are idempotent, so a report whose outcome is
  * unknown (no leader) is simply sent again.
  *
- * Two kinds of pass. A full pass walks every process of the state: at start,
- * after a snapshot is restored, and every RECONCILE_FULL_TICKS ticks; it is
- * what makes the reconciler level-triggered. A quick pass, run on the loop
+ * Two kinds of pass. A full pass walks every process of the state (in steps
+ * of RECONCILE_SWEEP_ROWS rows, one per loop turn): at start, after a
+ * snapshot is restored, and every RECONCILE_FULL_TICKS ticks; it is what makes
+ * the reconciler level-triggered. A quick pass, run on the loop
  * turn after an entry was applied, looks only at the processes that entry's
  * effects (or a committed report) named, so that a launch does not wait for
  * a tick and does not pay for a walk over every process ever run. Both start
@@ -35,9 +36,10 @@
 
 #define REPORT_RETRY_MS      500
 #define STOP_GRACE_MS        5000
-#define RECONCILE_STARTS_MAX 32 /* attempts started per pass */
-#define STARTED_HOLD_MS      5  /* a started report waits this long for company */
-#define RECONCILE_FULL_TICKS 4  /* a full pass every this many ticks */
+#define RECONCILE_STARTS_MAX 32   /* attempts started per pass */
+#define STARTED_HOLD_MS      5    /* a started report waits this long for company */
+#define RECONCILE_FULL_TICKS 4    /* a full pass every this many ticks */
+#define RECONCILE_SWEEP_ROWS 4096 /* rows of a full pass per loop turn */
 
 static void mark(struct agent *a, uint64_t pid);
 
@@ -642,37 +644,63 @@ static void pass_end(struct pass *ps)
 	}
 }
 
-/* The full pass: every process of the state, every running attempt. */
+/*
+ * The full pass: every process of the state, then every running attempt. It
+ * walks at most RECONCILE_SWEEP_ROWS rows per loop turn and resumes from the
+ * next pid on the next turn, so that a table of a million processes never
+ * holds the loop for long (raft's heartbeats and their answers wait on it: a
+ * walk of 800,000 rows at once cost a leader its leadership). A full pass
+ * asked for while one runs (a restore) starts over.
+ */
 static void run_full(struct agent *a)
 {
 	struct store_txn t;
 	struct store_iter it;
 	struct pass ps;
+	uint8_t key[PROC_KEY_LEN];
 	const void *k, *v;
-	size_t kl, vl, i;
+	size_t kl, vl, i, rows = 0;
+	bool done = true;
 	struct agent_impl *m = impl(a);
 
 	if (a->stopping || store_read(&a->store, &t) != 0)
 		return;
-	m->full_due = false;
-	/* Attempts of a previous life of this agent: they ended with it. */
-	for (i = 0; i < m->norphans; i++)
-		report_lost(a, m->orphans[i].pid, m->orphans[i].attempt, "its agent restarted");
-	free(m->orphans);
-	m->orphans = NULL;
-	m->norphans = 0;
+	if (m->full_due) {
+		m->full_due = false;
+		m->sweeping = true;
+		m->sweep_next = 0;
+		/* Attempts of a previous life of this agent: they ended with it. */
+		for (i = 0; i < m->norphans; i++)
+			report_lost(a, m->orphans[i].pid, m->orphans[i].attempt,
+				    "its agent restarted");
+		free(m->orphans);
+		m->orphans = NULL;
+		m->norphans = 0;
+	}
 
 	memset(&ps, 0, sizeof ps);
 	ps.a = a;
 	ps.t = &t;
 	ps.full = true;
 	if (store_iter_init(&it, &t, STORE_PROCS, NULL, 0, STORE_AT_LATEST) == 0) {
-		while (store_iter_next(&it, &k, &kl, &v, &vl) == 0)
-			consider(&ps, v, vl);
+		proc_key(key, m->sweep_next);
+		if (m->sweep_next == 0 || store_iter_seek(&it, key, sizeof key) == 0) {
+			while (store_iter_next(&it, &k, &kl, &v, &vl) == 0) {
+				if (rows++ == RECONCILE_SWEEP_ROWS && kl == PROC_KEY_LEN) {
+					m->sweep_next = be64_get(k); /* from here next turn */
+					done = false;
+					break;
+				}
+				consider(&ps, v, vl);
+			}
+		}
 		store_iter_close(&it);
 	}
-	exec_foreach(&a->exec, stop_unwanted, &ps);
-	prune_stopping(a);
+	if (done) {
+		m->sweeping = false;
+		exec_foreach(&a->exec, stop_unwanted, &ps);
+		prune_stopping(a);
+	}
 	store_read_end(&t);
 	pass_end(&ps);
 }
@@ -725,13 +753,14 @@ static void on_soon(uv_idle_t *h)
 
 	uv_idle_stop(h);
 	m->reconcile_scheduled = false;
-	if (m->full_due)
+	if (m->full_due || m->sweeping)
 		run_full(a);
-	else
+	if (m->marked.len > 0)
 		run_marked(a);
-	/* What the pass deferred (over RECONCILE_STARTS_MAX) or what was
-	 * marked during it: on the next loop turn, after its I/O. */
-	if (m->marked.len > 0 || m->full_due)
+	/* What the pass deferred (over RECONCILE_STARTS_MAX), what was marked
+	 * during it, the rest of a full pass: on the next loop turn, after its
+	 * I/O. */
+	if (m->marked.len > 0 || m->full_due || m->sweeping)
 		reconcile__schedule(a);
 }
 
@@ -770,7 +799,9 @@ void reconcile__tick(struct agent *a)
 			r->retry_at = 0;
 			report_send(r);
 		}
-	if (impl(a)->ticks++ % RECONCILE_FULL_TICKS == 0)
+	/* A full pass every RECONCILE_FULL_TICKS ticks, never restarting one
+	 * still under way (it would never reach its end). */
+	if (impl(a)->ticks++ % RECONCILE_FULL_TICKS == 0 && !impl(a)->sweeping)
 		reconcile__run(a);
 }
 
