@@ -128,12 +128,19 @@ def test_leader_failover_keeps_acknowledged_writes(make):
         i = 0
         while not stop.is_set() and i < 2000:
             path = "/w/%s-%d" % (prefix, i)
+            ok = False
             try:
                 r = agent.api("PUT", "/v1/files" + path, "v%d" % i, timeout=5)
                 if r.status == 200:
                     acked[path] = "v%d" % i
+                    ok = True
             except Exception:
                 pass
+            if not ok:
+                # Until a new leader is elected the answer is a quick 503
+                # (the old leader refuses connections): without a pause the
+                # 2000 attempts were spent before the election ended.
+                stop.wait(0.02)
             i += 1
     threads = [threading.Thread(target=writer, args=(f, f.name)) for f in followers]
     for t in threads:
