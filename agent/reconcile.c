@@ -539,38 +539,38 @@ static void mark(struct agent *a, uint64_t pid)
 	reconcile__schedule(a);
 }
 
-static void ensure(struct pass *ps, const struct proc_row *p)
+/* Acts on row `p` of this node. Returns false if it has to wait for the
+ * next pass: an attempt to start once this pass has started enough. */
+static bool ensure(struct pass *ps, const struct proc_row *p)
 {
 	struct agent *a = ps->a;
 
 	if (exec_running(&a->exec, p->pid, p->attempt)) {
 		if (p->kill_signal != 0)
 			signal_once(a, p->pid, p->attempt, p->kill_signal);
-		return;
+		return true;
 	}
 	if (final_report_pending(a, p->pid, p->attempt))
-		return; /* its exit is on its way to the log */
+		return true; /* its exit is on its way to the log */
 	if (exec_known(&a->exec, p->pid, p->attempt)) {
 		report_lost(a, p->pid, p->attempt, "not running on its host any more");
-		return;
+		return true;
 	}
 	if (p->state == PROC_STATE_RUNNING) {
 		/* The state says it runs here, but this agent never ran it. */
 		report_lost(a, p->pid, p->attempt, "unknown to its host's agent");
-		return;
+		return true;
 	}
 	if (p->kill_signal != 0)
-		return;
-	if (ps->st == NULL && (ps->st = calloc(1, sizeof *ps->st)) == NULL) {
-		mark(a, p->pid); /* out of memory: later */
-		return;
-	}
-	if (ps->st->n == RECONCILE_STARTS_MAX) {
-		/* Enough for this pass: the loop serves its other work first. */
-		mark(a, p->pid);
-		return;
-	}
+		return true;
+	/* Enough for this pass (or out of memory): the loop serves its other
+	 * work first, and the caller resumes from this process next turn. */
+	if (ps->st == NULL && (ps->st = calloc(1, sizeof *ps->st)) == NULL)
+		return false;
+	if (ps->st->n == RECONCILE_STARTS_MAX)
+		return false;
 	prepare(a, ps->st, p);
+	return true;
 }
 
 static void stop_unwanted(void *arg, uint64_t pid, uint32_t attempt)
@@ -624,16 +624,16 @@ static void prune_stopping(struct agent *a)
 }
 
 /* Ensures the process of row value (v, vl) if it is this node's and not
- * over. */
-static void consider(struct pass *ps, const void *v, size_t vl)
+ * over; false as ensure. */
+static bool consider(struct pass *ps, const void *v, size_t vl)
 {
 	struct proc_row row;
 
 	if (proc_row_decode(v, vl, &row) != 0)
-		return;
+		return true;
 	if (row.node != ps->a->id || proc_is_ended(row.state))
-		return;
-	ensure(ps, &row);
+		return true;
+	return ensure(ps, &row);
 }
 
 static void pass_end(struct pass *ps)
@@ -686,12 +686,12 @@ static void run_full(struct agent *a)
 		proc_key(key, m->sweep_next);
 		if (m->sweep_next == 0 || store_iter_seek(&it, key, sizeof key) == 0) {
 			while (store_iter_next(&it, &k, &kl, &v, &vl) == 0) {
-				if (rows++ == RECONCILE_SWEEP_ROWS && kl == PROC_KEY_LEN) {
+				if (kl == PROC_KEY_LEN &&
+				    (rows++ == RECONCILE_SWEEP_ROWS || !consider(&ps, v, vl))) {
 					m->sweep_next = be64_get(k); /* from here next turn */
 					done = false;
 					break;
 				}
-				consider(&ps, v, vl);
 			}
 		}
 		store_iter_close(&it);
@@ -732,8 +732,24 @@ static void run_marked(struct agent *a)
 		if (i > 0 && pids[i] == pids[i - 1])
 			continue;
 		proc_key(key, pids[i]);
-		if (store_get(&t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl) == 0)
-			consider(&ps, v, vl);
+		if (store_get(&t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl) == 0 &&
+		    !consider(&ps, v, vl))
+			break;
+	}
+	if (i < n) {
+		/* Started enough: the rest, not looked at yet, goes first next
+		 * turn (never twice in the list, which a burst would grow). */
+		struct buf rest;
+
+		buf_init(&rest);
+		if (buf_append(&rest, pids + i, (n - i) * sizeof *pids) != 0 ||
+		    (m->marked.len > 0 && buf_append(&rest, m->marked.data, m->marked.len) != 0)) {
+			buf_release(&rest);
+			m->full_due = true; /* out of memory: the full pass finds them */
+		} else {
+			buf_release(&m->marked);
+			m->marked = rest;
+		}
 	}
 	store_read_end(&t);
 	buf_release(&list);
