@@ -147,7 +147,7 @@ static int wrapped_restore(struct sm *sm, const void *buf, size_t len)
 	int rv = a->sm.restore(&a->sm, buf, len);
 
 	if (rv == 0) {
-		reconcile__schedule(a);
+		reconcile__run(a);
 		wake_watches(a);
 	}
 	return rv;
@@ -453,6 +453,8 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 	buf_init(&m->stopping);
 	buf_init(&m->signaled);
 	buf_init(&m->seen);
+	buf_init(&m->marked);
+	m->full_due = true; /* the first pass: orphans, and what the state holds */
 
 	if (a->cfg.dev) {
 		snprintf(a->cfg.data_dir, sizeof a->cfg.data_dir, "/tmp/logosd-dev-XXXXXX");
@@ -479,8 +481,13 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 	 * already schedule the reconciler and the batch flush. */
 	uv_check_init(&a->loop, &m->flush);
 	m->flush.data = a;
+	uv_idle_init(&a->loop, &m->flush_kick);
 	uv_idle_init(&a->loop, &m->reconcile_soon);
 	m->reconcile_soon.data = a;
+	uv_timer_init(&a->loop, &m->hold);
+	m->hold.data = a;
+	uv_timer_init(&a->loop, &m->nudge_timer);
+	m->nudge_timer.data = a;
 	uv_timer_init(&a->loop, &m->tick);
 	m->tick.data = a;
 	uv_timer_init(&a->loop, &m->stop_guard);
@@ -638,7 +645,10 @@ static void close_all(struct agent *a)
 	submit__fail_all(a, ERR_CANCELED);
 	reconcile__close(a);
 	uv_close((uv_handle_t *)&m->flush, NULL);
+	uv_close((uv_handle_t *)&m->flush_kick, NULL);
 	uv_close((uv_handle_t *)&m->reconcile_soon, NULL);
+	uv_close((uv_handle_t *)&m->hold, NULL);
+	uv_close((uv_handle_t *)&m->nudge_timer, NULL);
 	uv_close((uv_handle_t *)&m->tick, NULL);
 	uv_close((uv_handle_t *)&m->sigterm, NULL);
 	uv_close((uv_handle_t *)&m->sigint, NULL);

@@ -19,7 +19,6 @@
 #include "services/steps.h"
 
 #define OUTPUT_SEND_MAX (256u << 10) /* bytes per chunk of a follow */
-#define WAIT_PIDS_MAX   1024
 
 /* ---- Shared ----------------------------------------------------------- */
 
@@ -167,8 +166,9 @@ static int proc_read(struct http_req *r, struct store_txn *t, uint64_t pid, uint
 struct submit_state {
 	bool wait;
 	uint64_t index;
-	size_t n;
-	uint64_t pids[WAIT_PIDS_MAX];
+	size_t n;       /* pids waited for */
+	size_t ended;   /* pids[0..ended) were seen ended */
+	uint64_t *pids; /* from the request's pool */
 };
 
 static void wait_read(struct http_req *r, struct store_txn *t)
@@ -182,14 +182,16 @@ static void wait_read(struct http_req *r, struct store_txn *t)
 	/* Not applied here yet (a write forwarded to the leader): keep waiting. */
 	if (t->index < s->index)
 		return;
-	/* Still running? (Keep waiting: the watch calls again.) */
-	for (i = 0; i < s->n; i++) {
+	/* Still running? (Keep waiting: the watch calls again.) An ended
+	 * process stays ended, so each applied entry checks from the first one
+	 * not seen ended: `count` copies cost O(count) in all, not per entry. */
+	for (; s->ended < s->n; s->ended++) {
 		uint8_t key[PROC_KEY_LEN];
 		struct proc_row p;
 		const void *v;
 		size_t vl;
 
-		proc_key(key, s->pids[i]);
+		proc_key(key, s->pids[s->ended]);
 		if (store_get(t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl) == 0 &&
 		    proc_row_decode(v, vl, &p) == 0 && !proc_is_ended(p.state))
 			return;
@@ -274,13 +276,15 @@ static void submit_done(struct http_req *r, const struct agent_result *res)
 		if (unpack_str(&u, &key, &kl) != 0)
 			break;
 		if (kl == 4 && memcmp(key, "pids", 4) == 0 && unpack_array(&u, &m) == 0) {
+			if (m > CMD_COUNT_MAX * 16u)
+				break; /* never from our service */
+			s->pids = h2o_mem_alloc_pool(&r->req->pool, (m + 1) * sizeof *s->pids);
 			for (k = 0; k < m; k++) {
 				uint64_t pid;
 
 				if (unpack_uint(&u, &pid) != 0)
 					break;
-				if (s->n < WAIT_PIDS_MAX)
-					s->pids[s->n++] = pid;
+				s->pids[s->n++] = pid;
 			}
 		} else if (unpack_skip(&u) != 0) {
 			break;
@@ -429,6 +433,21 @@ static int submit_parse(struct http_req *r, struct http_call *c, json_t *j, stru
 		}
 		s->timeout_ms = (uint64_t)(secs * 1000 + 0.5);
 	}
+	if ((v = json_object_get(j, "count")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > CMD_COUNT_MAX) {
+			http__reply_error(r, 400, ERR_INVALID,
+					  "count must be an integer from 1 to %d", CMD_COUNT_MAX);
+			return ERR_INVALID;
+		}
+		if (json_integer_value(v) > 1 && s->placement == PLACE_ALL) {
+			http__reply_error(r, 400, ERR_INVALID,
+					  "count needs placement \"any\" or a node, not \"all\"");
+			return ERR_INVALID;
+		}
+		/* 1 is left out: the command of a single process stays as it was. */
+		s->count = json_integer_value(v) > 1 ? (uint32_t)json_integer_value(v) : 0;
+	}
 	if ((v = json_object_get(j, "key")) != NULL) {
 		if (http_json_str(v, "key", &str, &n, err, sizeof err) != 0 || n == 0 ||
 		    n > CMD_KEY_MAX) {
@@ -467,7 +486,7 @@ void api_procs_submit(struct http_req *r)
 	static const struct http_field fields[] = {
 		{"argv", JSON_ARRAY},     {"node", JSON_STRING}, {"placement", JSON_STRING},
 		{"restart", JSON_STRING}, {"env", JSON_OBJECT},  {"cwd", JSON_STRING},
-		{"timeout", -1},          {"key", JSON_STRING},
+		{"timeout", -1},          {"key", JSON_STRING},  {"count", -1},
 	};
 	struct submit_state *s;
 	struct http_call *c;

@@ -5,12 +5,21 @@
  * action is keyed by (process id, attempt) so that a repeat is a no-op).
  *
  * The journal is a text file of one record a line:
- *     S pid attempt         about to spawn (fdatasync'd before the spawn)
- *     R pid attempt os_pid  running as os_pid (fdatasync'd)
+ *     S pid attempt         about to spawn (fdatasync'd before the spawn; the
+ *                           S records of one exec_start_many share one sync)
+ *     R pid attempt os_pid  running as os_pid (written, not synced)
  *     E pid attempt         its exited callback was delivered
  *     K pid attempt         known and over (written by the compaction)
  * exec_init reads it, kills and reports the attempts with S but no E, and
  * rewrites it as K lines only.
+ *
+ * Only S needs the sync: it is what keeps an attempt from running twice, also
+ * after the machine crashed. R and E are plain writes: they survive a crash
+ * of the agent (the page cache is the kernel's), and a crash of the machine
+ * takes the processes with it. An orphan without its R record (the agent or
+ * the machine died between the spawn and the write) is still found and
+ * stopped: exec_init looks for it by its environment (LOGOS_PID and
+ * LOGOS_ATTEMPT) among all processes.
  *
  * Lifetime of an attempt (struct exec_proc): five handles (the process, two
  * pipes, a flush timer and a kill timer), freed after the last of their close
@@ -40,6 +49,7 @@
 #include <uv.h>
 
 #include "agent/exec.h"
+#include "common/buf.h"
 #include "common/error.h"
 #include "common/log.h"
 
@@ -50,7 +60,8 @@
  * journal says about it. */
 struct exec_known_slot {
 	uint64_t pid;
-	uint64_t os_pid; /* exec_init only: from the R record */
+	uint64_t os_pid;        /* exec_init only: from the R record */
+	struct exec_proc *proc; /* running now (exec_running), else NULL */
 	uint32_t attempt;
 	bool used;
 	bool open; /* exec_init only: started, not known to have ended */
@@ -111,15 +122,17 @@ static struct exec_known_slot *known_find(struct exec_known_slot *slots, size_t 
 	}
 }
 
-/* Makes room for one more entry. */
-static int known_reserve(struct exec *x)
+/* Makes room for `more` more entries. */
+static int known_reserve(struct exec *x, size_t more)
 {
 	struct exec_known_slot *old = x->known, *slots, *s;
 	size_t cap, i;
 
-	if ((x->nknown + 1) * 4 <= x->known_cap * 3)
+	if ((x->nknown + more) * 4 <= x->known_cap * 3)
 		return 0;
 	cap = x->known_cap ? x->known_cap * 2 : 64;
+	while ((x->nknown + more) * 4 > cap * 3)
+		cap *= 2;
 	slots = calloc(cap, sizeof *slots);
 	if (slots == NULL)
 		return ERR_NOMEM;
@@ -140,7 +153,7 @@ static struct exec_known_slot *known_add(struct exec *x, uint64_t pid, uint32_t 
 {
 	struct exec_known_slot *s;
 
-	if (known_reserve(x) != 0)
+	if (known_reserve(x, 1) != 0)
 		return NULL;
 	s = known_find(x->known, x->known_cap, pid, attempt);
 	if (!s->used) {
@@ -351,29 +364,6 @@ err_buf:
 	return NULL;
 }
 
-/* True if the environment of OS process `n` holds exactly this attempt's
- * LOGOS_PID and LOGOS_ATTEMPT entries. */
-static bool environ_matches(long n, uint64_t pid, uint32_t attempt)
-{
-	char path[64], want_pid[48], want_attempt[48];
-	bool has_pid = false, has_attempt = false;
-	size_t len, i;
-	char *env;
-
-	snprintf(path, sizeof path, "/proc/%ld/environ", n);
-	snprintf(want_pid, sizeof want_pid, "LOGOS_PID=%" PRIu64, pid);
-	snprintf(want_attempt, sizeof want_attempt, "LOGOS_ATTEMPT=%" PRIu32, attempt);
-	env = read_proc_file(path, &len);
-	if (env == NULL)
-		return false;
-	for (i = 0; i < len; i += strlen(env + i) + 1) {
-		has_pid = has_pid || strcmp(env + i, want_pid) == 0;
-		has_attempt = has_attempt || strcmp(env + i, want_attempt) == 0;
-	}
-	free(env);
-	return has_pid && has_attempt;
-}
-
 /* The process group of OS process `n`, or -1. */
 static long proc_pgrp(long n)
 {
@@ -393,50 +383,77 @@ static long proc_pgrp(long n)
 	return pgrp;
 }
 
+/* The values of LOGOS_PID and LOGOS_ATTEMPT in the environment of OS process
+ * `n`; false if it has not both (or cannot be read). */
+static bool environ_ids(long n, uint64_t *pid, uint32_t *attempt)
+{
+	bool has_pid = false, has_attempt = false;
+	char path[64], *env;
+	const char *p;
+	uint64_t v;
+	size_t len, i;
+
+	snprintf(path, sizeof path, "/proc/%ld/environ", n);
+	env = read_proc_file(path, &len);
+	if (env == NULL)
+		return false;
+	for (i = 0; i < len; i += strlen(env + i) + 1) {
+		if (strncmp(env + i, "LOGOS_PID=", 10) == 0) {
+			p = env + i + 10;
+			has_pid = parse_number(&p, UINT64_MAX, pid) && *p == '\0';
+		} else if (strncmp(env + i, "LOGOS_ATTEMPT=", 14) == 0) {
+			p = env + i + 14;
+			has_attempt = parse_number(&p, UINT32_MAX, &v) && *p == '\0';
+			*attempt = (uint32_t)v;
+		}
+	}
+	free(env);
+	return has_pid && has_attempt;
+}
+
 /*
- * Stops what is left of the orphans: every process in the group of an
- * orphan's os_pid whose environment names that orphan gets SIGKILL, and so
- * does the group. An OS pid reused by an unrelated process fails the
- * environment check and is never touched.
+ * Stops what is left of the orphans: every process whose environment names
+ * an orphan (LOGOS_PID and LOGOS_ATTEMPT) gets SIGKILL, and so does its
+ * process group, the attempt's (the executor spawns each attempt as the
+ * leader of its own). When the R record gave the orphan's OS pid, the process
+ * must also be in that group. An OS pid reused by an unrelated process fails
+ * the environment check and is never touched. `orphans` is sorted.
  */
 static void kill_orphans(struct exec *x, const struct exec_orphan *orphans, size_t norphans)
 {
+	struct exec_orphan key, *o;
 	struct dirent *d;
-	long n, pgrp;
-	size_t i;
+	long n, pgrp, own = (long)getpgrp();
 	DIR *dir;
 	char *end;
 
-	for (i = 0; i < norphans && orphans[i].os_pid == 0; i++)
-		;
-	if (i == norphans)
+	if (norphans == 0)
 		return;
 	dir = opendir("/proc");
 	if (dir == NULL) {
 		logger_error(x->lg, "cannot list /proc to stop orphans: %s", strerror(errno));
 		return;
 	}
+	memset(&key, 0, sizeof key);
 	while ((d = readdir(dir)) != NULL) {
 		errno = 0;
 		n = strtol(d->d_name, &end, 10);
 		if (errno != 0 || *end != '\0' || n <= 0 || n == (long)getpid())
 			continue;
-		pgrp = proc_pgrp(n);
-		if (pgrp <= 0)
+		if (!environ_ids(n, &key.pid, &key.attempt))
 			continue;
-		for (i = 0; i < norphans; i++) {
-			const struct exec_orphan *o = &orphans[i];
-
-			if (o->os_pid != (uint64_t)pgrp || !environ_matches(n, o->pid, o->attempt))
-				continue;
-			logger_warn(x->lg,
-				    "killing orphan pid=%" PRIu64 " attempt=%" PRIu32
-				    " os_pid=%ld group=%ld",
-				    o->pid, o->attempt, n, pgrp);
-			kill(-(pid_t)pgrp, SIGKILL);
-			kill((pid_t)n, SIGKILL);
-			break;
-		}
+		o = bsearch(&key, orphans, norphans, sizeof *orphans, orphan_cmp);
+		if (o == NULL)
+			continue;
+		pgrp = proc_pgrp(n);
+		if (pgrp <= 0 || pgrp == own || (o->os_pid != 0 && o->os_pid != (uint64_t)pgrp))
+			continue;
+		logger_warn(x->lg,
+			    "killing orphan pid=%" PRIu64 " attempt=%" PRIu32
+			    " os_pid=%ld group=%ld",
+			    o->pid, o->attempt, n, pgrp);
+		kill(-(pid_t)pgrp, SIGKILL);
+		kill((pid_t)n, SIGKILL);
 	}
 	closedir(dir);
 }
@@ -584,15 +601,15 @@ err_known:
 
 /* ---- attempts ---- */
 
+/* The running attempt (pid, attempt), or NULL: O(1), through the known set
+ * (the reconciler asks for every process of its node on every pass). */
 static struct exec_proc *proc_find(const struct exec *x, uint64_t pid, uint32_t attempt)
 {
-	struct exec_proc *p;
+	struct exec_known_slot *s = known_find(x->known, x->known_cap, pid, attempt);
 
-	for (p = x->procs; p != NULL; p = p->next) {
-		if (!p->finished && p->pid == pid && p->attempt == attempt)
-			return p;
-	}
-	return NULL;
+	if (s == NULL || !s->used || s->proc == NULL || s->proc->finished)
+		return NULL;
+	return s->proc;
 }
 
 bool exec_running(const struct exec *x, uint64_t pid, uint32_t attempt)
@@ -678,9 +695,14 @@ static void maybe_finish(struct exec_proc *p)
 {
 	struct exec *x = p->x;
 
+	struct exec_known_slot *k;
+
 	if (p->finished || !p->exited || !p->out[0].eof || !p->out[1].eof)
 		return;
 	p->finished = true;
+	k = known_find(x->known, x->known_cap, p->pid, p->attempt);
+	if (k != NULL && k->used && k->proc == p)
+		k->proc = NULL;
 	/* An attempt is its process group: leftovers that closed their output
 	 * (or outlived the grace) go with it. */
 	if (p->os_pid > 0)
@@ -885,42 +907,16 @@ static void spawn_failed(struct exec_proc *p, const struct exec_spec *spec, int 
 	uv_timer_start(&p->flush_timer, on_flush, 0, 0);
 }
 
-int exec_start(struct exec *x, const struct exec_spec *spec)
+/* Spawns an attempt already journaled (S on disk) and known. */
+static void spawn_one(struct exec *x, const struct exec_spec *spec, struct exec_proc *p, char **env)
 {
-	char pid_var[48], attempt_var[48];
 	uv_process_options_t opts;
 	uv_stdio_container_t stdio[3];
-	struct exec_proc *p;
-	char **env;
+	struct exec_known_slot *k;
 	int rv, i;
 
-	if (x->closing)
-		return err_set(x->errmsg, sizeof x->errmsg, ERR_CANCELED,
-			       "start pid=%" PRIu64 " attempt=%" PRIu32 ": executor closing",
-			       spec->pid, spec->attempt);
-	if (spec->argv == NULL || spec->argv[0] == NULL || spec->env == NULL)
-		return err_set(x->errmsg, sizeof x->errmsg, ERR_INVALID,
-			       "start pid=%" PRIu64 " attempt=%" PRIu32 ": no argv or env",
-			       spec->pid, spec->attempt);
-	if (exec_known(x, spec->pid, spec->attempt))
-		return err_set(x->errmsg, sizeof x->errmsg, ERR_EXISTS,
-			       "start pid=%" PRIu64 " attempt=%" PRIu32 ": already started",
-			       spec->pid, spec->attempt);
-	p = calloc(1, sizeof *p);
-	env = make_env(spec, pid_var, sizeof pid_var, attempt_var, sizeof attempt_var);
-	if (p == NULL || env == NULL || known_reserve(x) != 0) {
-		rv = err_set(x->errmsg, sizeof x->errmsg, ERR_NOMEM,
-			     "start pid=%" PRIu64 " attempt=%" PRIu32 ": out of memory", spec->pid,
-			     spec->attempt);
-		goto err_env;
-	}
-	/* Journaled before the spawn: after a crash it is an orphan, never
-	 * started again. */
-	rv = journal_append(x, true, "S %" PRIu64 " %" PRIu32 "\n", spec->pid, spec->attempt);
-	if (rv != 0)
-		goto err_env;
-	known_add(x, spec->pid, spec->attempt); /* room reserved above */
-
+	k = known_find(x->known, x->known_cap, spec->pid, spec->attempt);
+	k->proc = p;
 	p->x = x;
 	p->pid = spec->pid;
 	p->attempt = spec->attempt;
@@ -955,20 +951,20 @@ int exec_start(struct exec *x, const struct exec_spec *spec)
 	opts.stdio = stdio;
 	opts.stdio_count = 3;
 	rv = uv_spawn(x->loop, &p->process, &opts);
-	free(env);
 	if (rv != 0) {
 		logger_info(x->lg,
 			    "cannot spawn pid=%" PRIu64 " attempt=%" PRIu32 " program='%s': %s",
 			    p->pid, p->attempt, spec->argv[0], uv_strerror(rv));
 		spawn_failed(p, spec, rv);
-		return 0;
+		return;
 	}
 	p->os_pid = p->process.pid;
 	logger_debug(x->lg, "started pid=%" PRIu64 " attempt=%" PRIu32 " os_pid=%d", p->pid,
 		     p->attempt, p->os_pid);
-	/* R lets a restarted agent find and stop this process. It runs already,
-	 * so a failure here is only reported. */
-	if (journal_append(x, true, "R %" PRIu64 " %" PRIu32 " %d\n", p->pid, p->attempt,
+	/* R lets a restarted agent find this process by its OS pid. Not synced
+	 * (see the top of this file); it runs already, so a failure here is
+	 * only reported. */
+	if (journal_append(x, false, "R %" PRIu64 " %" PRIu32 " %d\n", p->pid, p->attempt,
 			   p->os_pid) != 0)
 		logger_error(x->lg, "%s", x->errmsg);
 	for (i = 0; i < 2; i++) {
@@ -985,12 +981,117 @@ int exec_start(struct exec *x, const struct exec_spec *spec)
 	}
 	/* started is reported from the loop, not from inside this call. */
 	uv_timer_start(&p->flush_timer, on_flush, 0, 0);
-	return 0;
+}
 
-err_env:
-	free(env);
-	free(p);
+/* Checks one spec of a batch: 0, ERR_INVALID or ERR_EXISTS (also for a
+ * repeat of an earlier spec of the same batch). */
+static int check_spec(struct exec *x, const struct exec_spec *specs, size_t i)
+{
+	const struct exec_spec *spec = &specs[i];
+	size_t j;
+
+	if (spec->argv == NULL || spec->argv[0] == NULL || spec->env == NULL)
+		return err_set(x->errmsg, sizeof x->errmsg, ERR_INVALID,
+			       "start pid=%" PRIu64 " attempt=%" PRIu32 ": no argv or env",
+			       spec->pid, spec->attempt);
+	if (exec_known(x, spec->pid, spec->attempt))
+		return err_set(x->errmsg, sizeof x->errmsg, ERR_EXISTS,
+			       "start pid=%" PRIu64 " attempt=%" PRIu32 ": already started",
+			       spec->pid, spec->attempt);
+	for (j = 0; j < i; j++)
+		if (specs[j].pid == spec->pid && specs[j].attempt == spec->attempt)
+			return err_set(x->errmsg, sizeof x->errmsg, ERR_EXISTS,
+				       "start pid=%" PRIu64 " attempt=%" PRIu32 ": given twice",
+				       spec->pid, spec->attempt);
+	return 0;
+}
+
+int exec_start_many(struct exec *x, const struct exec_spec *specs, size_t n, int *results)
+{
+	char pid_var[48], attempt_var[48], line[96];
+	struct exec_proc **procs = NULL;
+	struct buf text;
+	size_t i, ok = 0;
+	char **env;
+	int rv = 0, len;
+
+	if (x->closing)
+		return err_set(x->errmsg, sizeof x->errmsg, ERR_CANCELED,
+			       "start %zu attempts: executor closing", n);
+	if (n == 0)
+		return 0;
+	buf_init(&text);
+	procs = calloc(n, sizeof *procs);
+	if (procs == NULL || known_reserve(x, n) != 0) {
+		rv = err_set(x->errmsg, sizeof x->errmsg, ERR_NOMEM,
+			     "start %zu attempts: out of memory", n);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		results[i] = check_spec(x, specs, i);
+		if (results[i] != 0)
+			continue;
+		procs[i] = calloc(1, sizeof *procs[i]);
+		len = snprintf(line, sizeof line, "S %" PRIu64 " %" PRIu32 "\n", specs[i].pid,
+			       specs[i].attempt);
+		if (procs[i] == NULL || buf_append(&text, line, (size_t)len) != 0) {
+			free(procs[i]);
+			procs[i] = NULL;
+			results[i] =
+				err_set(x->errmsg, sizeof x->errmsg, ERR_NOMEM,
+					"start pid=%" PRIu64 " attempt=%" PRIu32 ": out of memory",
+					specs[i].pid, specs[i].attempt);
+			continue;
+		}
+		ok++;
+	}
+	if (ok == 0)
+		goto out;
+	/* Journaled before any spawn, with one fdatasync for the whole batch:
+	 * after a crash each is an orphan, never started again. */
+	rv = write_all(x->journal_fd, (const char *)text.data, text.len);
+	if (rv == 0 && fdatasync(x->journal_fd) != 0)
+		rv = -errno;
+	if (rv != 0) {
+		rv = err_set(x->errmsg, sizeof x->errmsg, ERR_IO, "append to journal '%s': %s",
+			     x->journal_path, strerror(-rv));
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (procs[i] == NULL)
+			continue;
+		known_add(x, specs[i].pid, specs[i].attempt); /* room reserved above */
+		env = make_env(&specs[i], pid_var, sizeof pid_var, attempt_var, sizeof attempt_var);
+		if (env == NULL) {
+			/* Journaled but not spawned: an orphan of this life,
+			 * reported lost by the reconciler (exec_known, not
+			 * running). */
+			free(procs[i]);
+			procs[i] = NULL;
+			results[i] =
+				err_set(x->errmsg, sizeof x->errmsg, ERR_NOMEM,
+					"start pid=%" PRIu64 " attempt=%" PRIu32 ": out of memory",
+					specs[i].pid, specs[i].attempt);
+			continue;
+		}
+		spawn_one(x, &specs[i], procs[i], env);
+		procs[i] = NULL; /* owned by the executor now */
+		free(env);
+	}
+out:
+	if (procs != NULL)
+		for (i = 0; i < n; i++)
+			free(procs[i]);
+	free(procs);
+	buf_release(&text);
 	return rv;
+}
+
+int exec_start(struct exec *x, const struct exec_spec *spec)
+{
+	int result = 0, rv = exec_start_many(x, spec, 1, &result);
+
+	return rv != 0 ? rv : result;
 }
 
 int exec_signal(struct exec *x, uint64_t pid, uint32_t attempt, int signal)

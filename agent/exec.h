@@ -4,8 +4,9 @@
  * and stderr through pipes into ordered chunks, delivers signals, and reports
  * the exit. It never starts the same (pid, attempt) twice in the life of its
  * journal: before spawning it appends the attempt to a journal file in the
- * data directory (fsync'd), so an attempt interrupted by an agent crash is
- * found again at restart and reported lost, never re-run.
+ * data directory (fdatasync'd; one sync for all the attempts of one
+ * exec_start_many), so an attempt interrupted by an agent or machine crash
+ * is found again at restart and reported lost, never re-run.
  *
  * All on one loop; no SIGCHLD handler of our own (libuv owns it).
  */
@@ -85,8 +86,9 @@ struct exec_orphan {
  * are not known to have ended are returned through `orphans` (malloc'd array
  * of *norphans, the caller frees): the agent reports them lost, and exec_init
  * has already stopped any of them still running (SIGKILL to its process group,
- * checked by its environment LOGOS_PID/LOGOS_ATTEMPT so an unrelated process
- * with a reused OS pid is never touched). "Not known to have ended" means no
+ * found by its environment LOGOS_PID/LOGOS_ATTEMPT, so an unrelated process
+ * with a reused OS pid is never touched, and an attempt whose R record (its
+ * OS pid) was never written is found too). "Not known to have ended" means no
  * exited callback was delivered for it: an agent crash, and also the attempts
  * that exec_close killed. `orphans` may be NULL. Orphans are sorted by (pid,
  * attempt).
@@ -118,6 +120,19 @@ bool exec_running(const struct exec *x, uint64_t pid, uint32_t attempt);
  * what it points to are borrowed for the call only.
  */
 int exec_start(struct exec *x, const struct exec_spec *spec);
+
+/*
+ * Starts the `n` attempts of `specs` as exec_start does each, with one
+ * journal write and one fdatasync for all of them before the first spawn (a
+ * reconciler pass starting many attempts pays for one sync, not n).
+ * results[i] is what exec_start would have returned for specs[i] alone: 0,
+ * ERR_EXISTS (also for a repeat within `specs`), ERR_INVALID, ERR_NOMEM.
+ * Returns 0, or ERR_CANCELED after exec_close, ERR_IO if the journal cannot be
+ * written, ERR_NOMEM: then none of them was started and `results` says
+ * nothing. O(n^2) in the batch for the repeat check: meant for tens of specs.
+ * `specs` and what it points to are borrowed for the call only.
+ */
+int exec_start_many(struct exec *x, const struct exec_spec *specs, size_t n, int *results);
 
 /* Sends `signal` to the attempt's process group. ERR_NOTFOUND if not running
  * (exec_running false), ERR_INVALID for a bad signal number. A running attempt

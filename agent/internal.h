@@ -18,6 +18,7 @@
 #define AGENT_TICK_MS            250
 #define AGENT_FORWARD_TIMEOUT_MS 10000
 #define AGENT_BATCH_BYTES        (4u << 20)
+#define AGENT_NUDGE_MS           2 /* agent__nudge waits this long for other traffic */
 
 /* A command waiting for its result. */
 struct pending {
@@ -34,13 +35,15 @@ struct pending {
 /* A report of this host's executor (started, output, exited, lost) being
  * committed; retried until the log has it (all reports are idempotent). */
 struct report {
-	struct report *next;
+	struct report *next, *prev;
+	struct report *held_next; /* in agent_impl's list of held reports */
 	struct agent *a;
 	uint64_t pid;
 	uint32_t attempt;
 	uint32_t type;
 	bool final; /* exited or lost */
 	bool inflight;
+	bool held; /* not sent yet: waits for company (reconcile.c, report) */
 	uint64_t retry_at;
 	struct buf bytes; /* the encoded command */
 };
@@ -65,13 +68,25 @@ struct agent_impl {
 	/* Leader-side batching. */
 	struct pending *queue, *queue_tail;
 	uv_check_t flush;
+	uv_idle_t flush_kick; /* keeps the poll from blocking while `flush` waits */
 	bool flush_active;
 	/* Reconciler. */
-	struct report *reports;
-	struct buf stopping; /* struct stopping[] */
-	struct buf signaled; /* (pid, attempt, signal) triples already delivered */
+	struct report *reports, *reports_tail; /* in the order they were made */
+	struct report *held_head, *held_tail;  /* not sent yet */
+	struct finals *finals; /* (pid, attempt) with a final report queued (reconcile.c) */
+	uv_timer_t hold;       /* sends held reports */
+	struct buf stopping;   /* struct stopping[] */
+	struct buf signaled;   /* (pid, attempt, signal) triples already delivered */
 	uv_idle_t reconcile_soon;
 	bool reconcile_scheduled;
+	bool full_due;                    /* the next pass walks every process */
+	bool sweeping;                    /* a full pass is under way... */
+	uint64_t sweep_next;              /* ...and goes on from this pid */
+	bool nudge_inflight, nudge_again; /* submit.c, agent__nudge */
+	uv_timer_t nudge_timer;
+	uint64_t nudge_mark; /* metrics.proposals when the nudge was asked for */
+	struct buf marked;   /* uint64_t pids for the next quick pass */
+	unsigned ticks;
 	struct exec_orphan *orphans;
 	size_t norphans;
 	/* Detector. */
@@ -118,9 +133,26 @@ void submit__fail_all(struct agent *a, int status);
 int agent_submit_leader(struct agent *a, struct cmd *c, agent_result_cb cb, void *arg);
 /* The leader's HTTP address (from the nodes table), or NULL. */
 const char *submit__leader_http(struct agent *a);
+/*
+ * On the leader: proposes a no-op (at most one in flight; one more after it if
+ * asked meanwhile) whose AppendEntries carries the commit index to every
+ * follower at once, unless another entry is proposed within AGENT_NUDGE_MS
+ * (it carries the index: a busy leader proposes no no-ops). A follower learns that an entry is committed only from
+ * the leader's next message, sent with the next entry or heartbeat: a
+ * process placed on a follower waited up to a heartbeat interval (100 ms)
+ * before its node saw it, and a forwarded write answered by the leader was
+ * applied on its follower as late, and so was the exit a follower's ?wait=1
+ * waits for. Called when effects for another node, forwarded commands or
+ * reports of the executor were applied (reconcile.c, submit.c).
+ * Nothing on a follower.
+ */
+void agent__nudge(struct agent *a);
 
 /* reconcile.c */
+/* A pass on the next loop turn: quick (the processes effects named), or full
+ * if one is due. */
 void reconcile__schedule(struct agent *a);
+/* A full pass on the next loop turn. */
 void reconcile__run(struct agent *a);
 void reconcile__effect(void *arg, uint64_t index, const struct effect *e);
 void reconcile__tick(struct agent *a);

@@ -11,6 +11,17 @@
  * What the executor observes comes back as commands (reports): started,
  * output, exited, lost. They are idempotent, so a report whose outcome is
  * unknown (no leader) is simply sent again.
+ *
+ * Two kinds of pass. A full pass walks every process of the state (in steps
+ * of RECONCILE_SWEEP_ROWS rows, one per loop turn): at start, after a
+ * snapshot is restored, and every RECONCILE_FULL_TICKS ticks; it is what makes
+ * the reconciler level-triggered. A quick pass, run on the loop
+ * turn after an entry was applied, looks only at the processes that entry's
+ * effects (or a committed report) named, so that a launch does not wait for
+ * a tick and does not pay for a walk over every process ever run. Both start
+ * at most RECONCILE_STARTS_MAX attempts, journaled with one fdatasync
+ * (exec_start_many); the rest wait for the next loop turn, so a burst of
+ * placements never holds the loop for long.
  */
 #include "config.h"
 
@@ -23,26 +34,128 @@
 #include "common/error.h"
 #include "services/proc.h"
 
-#define REPORT_RETRY_MS 500
-#define STOP_GRACE_MS   5000
+#define REPORT_RETRY_MS      500
+#define STOP_GRACE_MS        5000
+#define RECONCILE_STARTS_MAX 32   /* attempts started per pass */
+#define STARTED_HOLD_MS      5    /* a started report waits this long for company */
+#define RECONCILE_FULL_TICKS 4    /* a full pass every this many ticks */
+#define RECONCILE_SWEEP_ROWS 4096 /* rows of a full pass per loop turn */
+
+static void mark(struct agent *a, uint64_t pid);
+
+/* The attempts with a final report (exited, lost) queued: a set with a
+ * count per attempt, open addressing with linear probing, so that a pass over
+ * thousands of processes during a burst asks in O(1), not by a walk of the
+ * reports. */
+struct final_slot {
+	uint64_t pid;
+	uint32_t attempt;
+	uint32_t count; /* 0: free */
+};
+
+struct finals {
+	struct final_slot *slots;
+	size_t cap; /* a power of two, or 0 */
+	size_t n;
+};
+
+static size_t final_hash(uint64_t pid, uint32_t attempt)
+{
+	uint64_t h = pid * 0x9e3779b97f4a7c15ull ^ (uint64_t)attempt * 0xc2b2ae3d27d4eb4full;
+
+	return (size_t)(h ^ (h >> 29));
+}
+
+static struct final_slot *finals_find(const struct finals *f, uint64_t pid, uint32_t attempt)
+{
+	size_t i;
+
+	if (f == NULL || f->cap == 0)
+		return NULL;
+	for (i = final_hash(pid, attempt) & (f->cap - 1);; i = (i + 1) & (f->cap - 1))
+		if (f->slots[i].count == 0 ||
+		    (f->slots[i].pid == pid && f->slots[i].attempt == attempt))
+			return &f->slots[i];
+}
+
+/* Counts one more final report of (pid, attempt); ERR_NOMEM. */
+static int finals_add(struct agent_impl *m, uint64_t pid, uint32_t attempt)
+{
+	struct finals *f = m->finals;
+	struct final_slot *old, *s;
+	size_t cap, i;
+
+	if (f == NULL && (f = m->finals = calloc(1, sizeof *f)) == NULL)
+		return ERR_NOMEM;
+	if ((f->n + 1) * 4 > f->cap * 3) {
+		struct finals grown = {NULL, f->cap ? f->cap * 2 : 64, f->n};
+
+		old = f->slots;
+		cap = f->cap;
+		grown.slots = calloc(grown.cap, sizeof *grown.slots);
+		if (grown.slots == NULL)
+			return ERR_NOMEM;
+		for (i = 0; i < cap; i++)
+			if (old[i].count != 0)
+				*finals_find(&grown, old[i].pid, old[i].attempt) = old[i];
+		*f = grown;
+		free(old);
+	}
+	s = finals_find(f, pid, attempt);
+	if (s->count == 0) {
+		s->pid = pid;
+		s->attempt = attempt;
+		f->n++;
+	}
+	s->count++;
+	return 0;
+}
+
+static void finals_remove(struct agent_impl *m, uint64_t pid, uint32_t attempt)
+{
+	struct finals *f = m->finals;
+	struct final_slot *s = finals_find(f, pid, attempt);
+	size_t i, j, home;
+
+	if (s == NULL || s->count == 0 || --s->count > 0)
+		return;
+	f->n--;
+	/* Backward-shift deletion keeps every probe chain unbroken. */
+	i = (size_t)(s - f->slots);
+	for (j = (i + 1) & (f->cap - 1); f->slots[j].count != 0; j = (j + 1) & (f->cap - 1)) {
+		home = final_hash(f->slots[j].pid, f->slots[j].attempt) & (f->cap - 1);
+		/* Move j into the hole at i if its home is not in (i, j]. */
+		if (((j - home) & (f->cap - 1)) >= ((j - i) & (f->cap - 1))) {
+			f->slots[i] = f->slots[j];
+			i = j;
+		}
+	}
+	f->slots[i].count = 0;
+}
 
 /* Reports. */
 
-static void report_free(struct report *r)
+static void report_free(struct agent *a, struct report *r)
 {
+	if (r->final)
+		finals_remove(impl(a), r->pid, r->attempt);
 	buf_release(&r->bytes);
 	free(r);
 }
 
 static void report_unlink(struct agent *a, struct report *r)
 {
-	struct report **pp;
+	struct agent_impl *m = impl(a);
 
-	for (pp = &impl(a)->reports; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == r) {
-			*pp = r->next;
-			return;
-		}
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		m->reports = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	else
+		m->reports_tail = r->prev;
+	r->next = r->prev = NULL;
 }
 
 static void report_send(struct report *r);
@@ -58,10 +171,14 @@ static void on_report(void *arg, const struct agent_result *res)
 			logger_debug(&a->lg, "report type=%s pid=%llu attempt=%u rejected: %.*s",
 				     cmd_type_name(r->type), (unsigned long long)r->pid, r->attempt,
 				     (int)res->message_len, res->message ? res->message : "");
-		report_unlink(a, r);
-		report_free(r);
 		if (!a->stopping)
-			reconcile__schedule(a);
+			mark(a, r->pid); /* a new attempt may be due, or a loss */
+		/* A client may follow this process through a follower (?wait=1,
+		 * logs -f): on the leader, tell the followers at once. */
+		if (res->status == 0)
+			agent__nudge(a);
+		report_unlink(a, r);
+		report_free(a, r);
 		return;
 	}
 	/* Unknown outcome (no leader): send again later. */
@@ -82,10 +199,41 @@ static void report_send(struct report *r)
 		r->inflight = false;
 }
 
-/* Queues a report built from `c` (its bytes are copied). */
-static void report(struct agent *a, struct cmd *c, uint64_t pid, uint32_t attempt, bool final)
+/* Sends the held reports (in the order they were made). */
+static void send_held(struct agent *a)
 {
-	struct report *r, **pp;
+	struct agent_impl *m = impl(a);
+	struct report *r;
+
+	uv_timer_stop(&m->hold);
+	while ((r = m->held_head) != NULL) {
+		m->held_head = r->held_next;
+		r->held_next = NULL;
+		r->held = false;
+		report_send(r);
+	}
+	m->held_tail = NULL;
+}
+
+static void on_hold(uv_timer_t *h)
+{
+	send_held(h->data);
+}
+
+/*
+ * Queues a report built from `c` (its bytes are copied). A `hold` report (a
+ * started) waits up to STARTED_HOLD_MS before it is sent, and goes with the
+ * next report made meanwhile: a process that ends at once has its started
+ * and exited reports proposed in the same loop turn, so they commit as one
+ * log entry and apply in one transaction (one synced commit instead of two
+ * on the way to a ?wait=1 answer). Order is kept: held reports are sent
+ * before any later one.
+ */
+static void report(struct agent *a, struct cmd *c, uint64_t pid, uint32_t attempt, bool final,
+		   bool hold)
+{
+	struct agent_impl *m = impl(a);
+	struct report *r;
 
 	if (a->stopping)
 		return;
@@ -105,25 +253,38 @@ static void report(struct agent *a, struct cmd *c, uint64_t pid, uint32_t attemp
 		c->principal.p = "agent";
 		c->principal.n = 5;
 	}
-	if (cmd_encode(c, &r->bytes) != 0) {
-		report_free(r);
+	if (cmd_encode(c, &r->bytes) != 0 || (final && finals_add(m, pid, attempt) != 0)) {
+		r->final = false;
+		report_free(a, r);
 		return;
 	}
 	/* Append, keeping the order reports were made in. */
-	for (pp = &impl(a)->reports; *pp != NULL; pp = &(*pp)->next)
-		;
-	*pp = r;
+	r->prev = m->reports_tail;
+	if (m->reports_tail != NULL)
+		m->reports_tail->next = r;
+	else
+		m->reports = r;
+	m->reports_tail = r;
+	if (hold) {
+		r->held = true;
+		if (m->held_tail != NULL)
+			m->held_tail->held_next = r;
+		else
+			m->held_head = r;
+		m->held_tail = r;
+		if (!uv_is_active((uv_handle_t *)&m->hold))
+			uv_timer_start(&m->hold, on_hold, STARTED_HOLD_MS, 0);
+		return;
+	}
+	send_held(a);
 	report_send(r);
 }
 
 static bool final_report_pending(struct agent *a, uint64_t pid, uint32_t attempt)
 {
-	struct report *r;
+	struct final_slot *s = finals_find(impl(a)->finals, pid, attempt);
 
-	for (r = impl(a)->reports; r != NULL; r = r->next)
-		if (r->final && r->pid == pid && r->attempt == attempt)
-			return true;
-	return false;
+	return s != NULL && s->count > 0;
 }
 
 static void report_lost(struct agent *a, uint64_t pid, uint32_t attempt, const char *why)
@@ -140,7 +301,7 @@ static void report_lost(struct agent *a, uint64_t pid, uint32_t attempt, const c
 	c.u.lost.attempt = attempt;
 	c.u.lost.reason.p = why;
 	c.u.lost.reason.n = strlen(why);
-	report(a, &c, pid, attempt, true);
+	report(a, &c, pid, attempt, true, false);
 }
 
 /* Executor callbacks. */
@@ -158,7 +319,7 @@ static void on_started(void *arg, uint64_t pid, uint32_t attempt, uint64_t os_pi
 	c.u.started.pid = pid;
 	c.u.started.attempt = attempt;
 	c.u.started.os_pid = os_pid;
-	report(a, &c, pid, attempt, false);
+	report(a, &c, pid, attempt, false, true);
 }
 
 static void on_output(void *arg, uint64_t pid, uint32_t attempt, int stream, uint64_t seq,
@@ -175,7 +336,7 @@ static void on_output(void *arg, uint64_t pid, uint32_t attempt, int stream, uin
 	c.u.output.seq = seq;
 	c.u.output.data.p = data;
 	c.u.output.data.n = len;
-	report(a, &c, pid, attempt, false);
+	report(a, &c, pid, attempt, false, false);
 }
 
 static void on_exited(void *arg, uint64_t pid, uint32_t attempt, int exit_code, int signal)
@@ -191,7 +352,7 @@ static void on_exited(void *arg, uint64_t pid, uint32_t attempt, int exit_code, 
 	c.u.exited.attempt = attempt;
 	c.u.exited.exit_code = exit_code;
 	c.u.exited.signal = signal;
-	report(a, &c, pid, attempt, true);
+	report(a, &c, pid, attempt, true, false);
 }
 
 const struct exec_callbacks reconcile__exec_callbacks = {
@@ -261,12 +422,21 @@ static bool env_has(char **env, const char *name)
 	return false;
 }
 
-static void start(struct agent *a, const struct proc_row *p)
-{
-	struct exec_spec spec;
-	char **argv = NULL, **env = NULL, cwd[CMD_CWD_MAX + 1];
+/* The attempts a pass starts, all at once at its end. */
+struct starts {
 	size_t n;
-	int rv;
+	struct exec_spec specs[RECONCILE_STARTS_MAX];
+	char **argv[RECONCILE_STARTS_MAX];
+	char **env[RECONCILE_STARTS_MAX];
+	char cwd[RECONCILE_STARTS_MAX][CMD_CWD_MAX + 1];
+};
+
+/* Adds the attempt of row `p` to `st` (which has room). */
+static void prepare(struct agent *a, struct starts *st, const struct proc_row *p)
+{
+	struct exec_spec *spec = &st->specs[st->n];
+	char **argv = NULL, **env = NULL, *cwd = st->cwd[st->n];
+	size_t n;
 
 	if (unpack_strs(&p->argv, false, &argv, 0) != 0 ||
 	    unpack_strs(&p->env, true, &env, 4) != 0) {
@@ -279,26 +449,50 @@ static void start(struct agent *a, const struct proc_row *p)
 		;
 	if (asprintf(&env[n++], "LOGOS_PID=%llu", (unsigned long long)p->pid) < 0 ||
 	    asprintf(&env[n++], "LOGOS_ATTEMPT=%u", p->attempt) < 0 ||
-	    asprintf(&env[n++], "LOGOS_ADDR=%s", impl(a)->http_url) < 0)
-		goto out;
-	if (!env_has(env, "PATH") &&
-	    asprintf(&env[n++], "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin") < 0)
-		goto out;
-	snprintf(cwd, sizeof cwd, "%.*s", (int)p->cwd.n, p->cwd.p ? p->cwd.p : "");
-	memset(&spec, 0, sizeof spec);
-	spec.pid = p->pid;
-	spec.attempt = p->attempt;
-	spec.argv = (const char *const *)argv;
-	spec.env = (const char *const *)env;
-	spec.cwd = cwd[0] ? cwd : NULL;
-	spec.timeout_ms = p->timeout_ms;
-	rv = exec_start(&a->exec, &spec);
-	if (rv != 0 && rv != ERR_EXISTS)
-		logger_error(&a->lg, "start pid=%llu attempt=%u failed: %s",
-			     (unsigned long long)p->pid, p->attempt, a->exec.errmsg);
-out:
-	free_strs(argv);
-	free_strs(env);
+	    asprintf(&env[n++], "LOGOS_ADDR=%s", impl(a)->http_url) < 0 ||
+	    (!env_has(env, "PATH") &&
+	     asprintf(&env[n++], "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin") < 0)) {
+		/* Not started, not journaled: the next pass tries again. */
+		logger_error(&a->lg, "start pid=%llu attempt=%u: out of memory",
+			     (unsigned long long)p->pid, p->attempt);
+		free_strs(argv);
+		free_strs(env);
+		return;
+	}
+	snprintf(cwd, CMD_CWD_MAX + 1, "%.*s", (int)p->cwd.n, p->cwd.p ? p->cwd.p : "");
+	memset(spec, 0, sizeof *spec);
+	spec->pid = p->pid;
+	spec->attempt = p->attempt;
+	spec->argv = (const char *const *)argv;
+	spec->env = (const char *const *)env;
+	spec->cwd = cwd[0] ? cwd : NULL;
+	spec->timeout_ms = p->timeout_ms;
+	st->argv[st->n] = argv;
+	st->env[st->n] = env;
+	st->n++;
+}
+
+/* Starts what `st` holds (one journal sync for all) and empties it. */
+static void start_all(struct agent *a, struct starts *st)
+{
+	int results[RECONCILE_STARTS_MAX];
+	size_t i;
+	int rv;
+
+	if (st->n == 0)
+		return;
+	rv = exec_start_many(&a->exec, st->specs, st->n, results);
+	for (i = 0; i < st->n; i++) {
+		int r = rv != 0 ? rv : results[i];
+
+		if (r != 0 && r != ERR_EXISTS)
+			logger_error(&a->lg, "start pid=%llu attempt=%u failed: %s",
+				     (unsigned long long)st->specs[i].pid, st->specs[i].attempt,
+				     rv != 0 ? a->exec.errmsg : err_str(r));
+		free_strs(st->argv[i]);
+		free_strs(st->env[i]);
+	}
+	st->n = 0;
 }
 
 /* Signals already delivered, so that a requested kill goes out once. */
@@ -331,29 +525,52 @@ static bool signal_once(struct agent *a, uint64_t pid, uint32_t attempt, int sig
 struct pass {
 	struct agent *a;
 	struct store_txn *t;
+	struct starts *st; /* allocated at the first start */
+	bool full;
 };
 
-static void ensure(struct agent *a, const struct proc_row *p)
+/* Remembers process `pid` for the next quick pass, and schedules it. */
+static void mark(struct agent *a, uint64_t pid)
 {
+	struct agent_impl *m = impl(a);
+
+	if (buf_append(&m->marked, &pid, sizeof pid) != 0)
+		m->full_due = true; /* out of memory: the next full pass sees it */
+	reconcile__schedule(a);
+}
+
+/* Acts on row `p` of this node. Returns false if it has to wait for the
+ * next pass: an attempt to start once this pass has started enough. */
+static bool ensure(struct pass *ps, const struct proc_row *p)
+{
+	struct agent *a = ps->a;
+
 	if (exec_running(&a->exec, p->pid, p->attempt)) {
 		if (p->kill_signal != 0)
 			signal_once(a, p->pid, p->attempt, p->kill_signal);
-		return;
+		return true;
 	}
 	if (final_report_pending(a, p->pid, p->attempt))
-		return; /* its exit is on its way to the log */
+		return true; /* its exit is on its way to the log */
 	if (exec_known(&a->exec, p->pid, p->attempt)) {
 		report_lost(a, p->pid, p->attempt, "not running on its host any more");
-		return;
+		return true;
 	}
 	if (p->state == PROC_STATE_RUNNING) {
 		/* The state says it runs here, but this agent never ran it. */
 		report_lost(a, p->pid, p->attempt, "unknown to its host's agent");
-		return;
+		return true;
 	}
 	if (p->kill_signal != 0)
-		return;
-	start(a, p);
+		return true;
+	/* Enough for this pass (or out of memory): the loop serves its other
+	 * work first, and the caller resumes from this process next turn. */
+	if (ps->st == NULL && (ps->st = calloc(1, sizeof *ps->st)) == NULL)
+		return false;
+	if (ps->st->n == RECONCILE_STARTS_MAX)
+		return false;
+	prepare(a, ps->st, p);
+	return true;
 }
 
 static void stop_unwanted(void *arg, uint64_t pid, uint32_t attempt)
@@ -406,49 +623,161 @@ static void prune_stopping(struct agent *a)
 	b->len = j * sizeof *s;
 }
 
-void reconcile__run(struct agent *a)
+/* Ensures the process of row value (v, vl) if it is this node's and not
+ * over; false as ensure. */
+static bool consider(struct pass *ps, const void *v, size_t vl)
+{
+	struct proc_row row;
+
+	if (proc_row_decode(v, vl, &row) != 0)
+		return true;
+	if (row.node != ps->a->id || proc_is_ended(row.state))
+		return true;
+	return ensure(ps, &row);
+}
+
+static void pass_end(struct pass *ps)
+{
+	if (ps->st != NULL) {
+		start_all(ps->a, ps->st);
+		free(ps->st);
+	}
+}
+
+/*
+ * The full pass: every process of the state, then every running attempt. It
+ * walks at most RECONCILE_SWEEP_ROWS rows per loop turn and resumes from the
+ * next pid on the next turn, so that a table of a million processes never
+ * holds the loop for long (raft's heartbeats and their answers wait on it: a
+ * walk of 800,000 rows at once cost a leader its leadership). A full pass
+ * asked for while one runs (a restore) starts over.
+ */
+static void run_full(struct agent *a)
 {
 	struct store_txn t;
 	struct store_iter it;
-	struct proc_row row;
 	struct pass ps;
+	uint8_t key[PROC_KEY_LEN];
 	const void *k, *v;
-	size_t kl, vl, i;
+	size_t kl, vl, i, rows = 0;
+	bool done = true;
 	struct agent_impl *m = impl(a);
 
 	if (a->stopping || store_read(&a->store, &t) != 0)
 		return;
-	/* Attempts of a previous life of this agent: they ended with it. */
-	for (i = 0; i < m->norphans; i++)
-		report_lost(a, m->orphans[i].pid, m->orphans[i].attempt, "its agent restarted");
-	free(m->orphans);
-	m->orphans = NULL;
-	m->norphans = 0;
+	if (m->full_due) {
+		m->full_due = false;
+		m->sweeping = true;
+		m->sweep_next = 0;
+		/* Attempts of a previous life of this agent: they ended with it. */
+		for (i = 0; i < m->norphans; i++)
+			report_lost(a, m->orphans[i].pid, m->orphans[i].attempt,
+				    "its agent restarted");
+		free(m->orphans);
+		m->orphans = NULL;
+		m->norphans = 0;
+	}
 
+	memset(&ps, 0, sizeof ps);
+	ps.a = a;
+	ps.t = &t;
+	ps.full = true;
 	if (store_iter_init(&it, &t, STORE_PROCS, NULL, 0, STORE_AT_LATEST) == 0) {
-		while (store_iter_next(&it, &k, &kl, &v, &vl) == 0) {
-			if (proc_row_decode(v, vl, &row) != 0)
-				continue;
-			if (row.node != a->id || proc_is_ended(row.state))
-				continue;
-			ensure(a, &row);
+		proc_key(key, m->sweep_next);
+		if (m->sweep_next == 0 || store_iter_seek(&it, key, sizeof key) == 0) {
+			while (store_iter_next(&it, &k, &kl, &v, &vl) == 0) {
+				if (kl == PROC_KEY_LEN &&
+				    (rows++ == RECONCILE_SWEEP_ROWS || !consider(&ps, v, vl))) {
+					m->sweep_next = be64_get(k); /* from here next turn */
+					done = false;
+					break;
+				}
+			}
 		}
 		store_iter_close(&it);
 	}
+	if (done) {
+		m->sweeping = false;
+		exec_foreach(&a->exec, stop_unwanted, &ps);
+		prune_stopping(a);
+	}
+	store_read_end(&t);
+	pass_end(&ps);
+}
+
+/* The quick pass: the processes marked since the last one. */
+static void run_marked(struct agent *a)
+{
+	struct agent_impl *m = impl(a);
+	struct buf list = m->marked;
+	const uint64_t *pids = (const uint64_t *)(const void *)list.data;
+	size_t i, n = list.len / sizeof *pids;
+	uint8_t key[PROC_KEY_LEN];
+	struct store_txn t;
+	struct pass ps;
+	const void *v;
+	size_t vl;
+
+	/* Marks made during this pass go to the next one. */
+	buf_init(&m->marked);
+	if (a->stopping || store_read(&a->store, &t) != 0) {
+		m->marked = list;
+		return;
+	}
+	memset(&ps, 0, sizeof ps);
 	ps.a = a;
 	ps.t = &t;
-	exec_foreach(&a->exec, stop_unwanted, &ps);
-	prune_stopping(a);
+	for (i = 0; i < n; i++) {
+		/* A burst may name a process many times: once is enough. */
+		if (i > 0 && pids[i] == pids[i - 1])
+			continue;
+		proc_key(key, pids[i]);
+		if (store_get(&t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl) == 0 &&
+		    !consider(&ps, v, vl))
+			break;
+	}
+	if (i < n) {
+		/* Started enough: the rest, not looked at yet, goes first next
+		 * turn (never twice in the list, which a burst would grow). */
+		struct buf rest;
+
+		buf_init(&rest);
+		if (buf_append(&rest, pids + i, (n - i) * sizeof *pids) != 0 ||
+		    (m->marked.len > 0 && buf_append(&rest, m->marked.data, m->marked.len) != 0)) {
+			buf_release(&rest);
+			m->full_due = true; /* out of memory: the full pass finds them */
+		} else {
+			buf_release(&m->marked);
+			m->marked = rest;
+		}
+	}
 	store_read_end(&t);
+	buf_release(&list);
+	pass_end(&ps);
+}
+
+void reconcile__run(struct agent *a)
+{
+	impl(a)->full_due = true;
+	reconcile__schedule(a);
 }
 
 static void on_soon(uv_idle_t *h)
 {
 	struct agent *a = h->data;
+	struct agent_impl *m = impl(a);
 
 	uv_idle_stop(h);
-	impl(a)->reconcile_scheduled = false;
-	reconcile__run(a);
+	m->reconcile_scheduled = false;
+	if (m->full_due || m->sweeping)
+		run_full(a);
+	if (m->marked.len > 0)
+		run_marked(a);
+	/* What the pass deferred (over RECONCILE_STARTS_MAX), what was marked
+	 * during it, the rest of a full pass: on the next loop turn, after its
+	 * I/O. */
+	if (m->marked.len > 0 || m->full_due || m->sweeping)
+		reconcile__schedule(a);
 }
 
 void reconcile__schedule(struct agent *a)
@@ -465,11 +794,15 @@ void reconcile__effect(void *arg, uint64_t index, const struct effect *e)
 {
 	struct agent *a = arg;
 
-	if (e->node != a->id)
+	if (e->node != a->id) {
+		agent__nudge(a); /* that node learns the commit at once */
 		return;
+	}
 	if (e->kind == EFFECT_SIGNAL && exec_running(&a->exec, e->pid, e->attempt))
 		signal_once(a, e->pid, e->attempt, e->signal);
-	reconcile__schedule(a);
+	/* Effects only say where to look (DESIGN §2): the pass reads the
+	 * state, after this entry's transaction has committed. */
+	mark(a, e->pid);
 }
 
 void reconcile__tick(struct agent *a)
@@ -482,26 +815,30 @@ void reconcile__tick(struct agent *a)
 			r->retry_at = 0;
 			report_send(r);
 		}
-	reconcile__run(a);
+	/* A full pass every RECONCILE_FULL_TICKS ticks, never restarting one
+	 * still under way (it would never reach its end). */
+	if (impl(a)->ticks++ % RECONCILE_FULL_TICKS == 0 && !impl(a)->sweeping)
+		reconcile__run(a);
 }
 
 void reconcile__close(struct agent *a)
 {
 	struct agent_impl *m = impl(a);
-	struct report *r, **pp = &m->reports;
+	struct report *r, *next;
 
 	/* Reports still in flight are freed by their callbacks (which run with
 	 * a->stopping set); the others go now. */
-	while ((r = *pp) != NULL) {
-		if (r->inflight) {
-			pp = &r->next;
+	m->held_head = m->held_tail = NULL;
+	for (r = m->reports; r != NULL; r = next) {
+		next = r->next;
+		if (r->inflight)
 			continue;
-		}
-		*pp = r->next;
-		report_free(r);
+		report_unlink(a, r);
+		report_free(a, r);
 	}
 	buf_release(&m->stopping);
 	buf_release(&m->signaled);
+	buf_release(&m->marked);
 	free(m->orphans);
 	m->orphans = NULL;
 }

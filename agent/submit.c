@@ -62,7 +62,7 @@ static void on_applied(void *arg, int status, uint64_t index)
 	struct store_txn t;
 	struct result_row res;
 	struct agent_result r;
-	bool have_txn = false;
+	bool have_txn = false, forwarded = false;
 	uint32_t i;
 
 	if (status == 0) {
@@ -91,12 +91,65 @@ static void on_applied(void *arg, int status, uint64_t index)
 		}
 		if (r.status != 0)
 			r.leader_http = submit__leader_http(a);
+		forwarded = forwarded || (r.status == 0 && p->origin != a->id);
 		p->cb(p->arg, &r);
 		pending_free(p);
 	}
 	if (have_txn)
 		store_read_end(&t);
 	free(b);
+	/* A follower's client (or executor) may wait for this entry on its
+	 * own node: tell the followers it is committed. */
+	if (forwarded)
+		agent__nudge(a);
+}
+
+static void on_nudged(void *arg, const struct agent_result *res)
+{
+	struct agent *a = arg;
+	struct agent_impl *m = impl(a);
+
+	(void)res;
+	m->nudge_inflight = false;
+	if (m->nudge_again && !a->stopping) {
+		m->nudge_again = false;
+		agent__nudge(a);
+	}
+}
+
+static void on_nudge_timer(uv_timer_t *h)
+{
+	struct agent *a = h->data;
+	struct agent_impl *m = impl(a);
+	struct cmd c;
+
+	if (a->stopping || !consensus_is_leader(&a->consensus))
+		return;
+	/* An entry proposed since carries the commit index already (the
+	 * entry in question was applied, so committed, before). */
+	if (a->metrics.proposals != m->nudge_mark)
+		return;
+	if (m->nudge_inflight) {
+		m->nudge_again = true;
+		return;
+	}
+	memset(&c, 0, sizeof c);
+	c.type = CMD_NOOP;
+	m->nudge_inflight = agent_submit_leader(a, &c, on_nudged, a) == 0;
+}
+
+/* See agent__nudge in agent/internal.h. */
+void agent__nudge(struct agent *a)
+{
+	struct agent_impl *m = impl(a);
+
+	if (a->stopping || !consensus_is_leader(&a->consensus))
+		return;
+	/* Entries proposed before this ask went out with an older commit
+	 * index: only those proposed after it count. */
+	m->nudge_mark = a->metrics.proposals;
+	if (!uv_is_active((uv_handle_t *)&m->nudge_timer))
+		uv_timer_start(&m->nudge_timer, on_nudge_timer, AGENT_NUDGE_MS, 0);
 }
 
 static void forward(struct pending *p);
@@ -114,6 +167,7 @@ void submit__flush(uv_check_t *h)
 	int rv;
 
 	uv_check_stop(&m->flush);
+	uv_idle_stop(&m->flush_kick);
 	m->flush_active = false;
 	while (m->queue != NULL) {
 		if (!consensus_is_leader(&a->consensus)) {
@@ -152,6 +206,8 @@ void submit__flush(uv_check_t *h)
 			rv = consensus_propose(&a->consensus, entry.data, entry.len, on_applied, b);
 		buf_release(&entry);
 		if (rv != 0) {
+			logger_warn(&a->lg, "propose %u commands failed: %s", n,
+				    a->consensus.errmsg);
 			for (uint32_t i = 0; i < n; i++)
 				fail(b->cmds[i], rv == ERR_NOTLEADER ? ERR_UNAVAILABLE : rv,
 				     submit__leader_http(a));
@@ -163,6 +219,12 @@ void submit__flush(uv_check_t *h)
 		if (n > a->metrics.batch_max)
 			a->metrics.batch_max = n;
 	}
+}
+
+/* Nothing to do: being active is its job; submit__flush stops it. */
+static void on_flush_kick(uv_idle_t *h)
+{
+	(void)h;
 }
 
 static void enqueue(struct agent *a, struct pending *p)
@@ -177,8 +239,14 @@ static void enqueue(struct agent *a, struct pending *p)
 	m->queue_tail = p;
 	if (!m->flush_active) {
 		/* After this loop turn's other callbacks: whatever arrived in
-		 * the same turn goes into the same entry. */
+		 * the same turn goes into the same entry. A command queued by
+		 * a timer or an idle callback (a report of the executor, the
+		 * reconciler's) runs before the poll of its turn: the active
+		 * idle handle makes that poll return at once instead of
+		 * blocking until some I/O arrives, which held a `started`
+		 * report back until the process's exit. */
 		uv_check_start(&m->flush, submit__flush);
+		uv_idle_start(&m->flush_kick, on_flush_kick);
 		m->flush_active = true;
 	}
 }

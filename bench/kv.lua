@@ -11,7 +11,9 @@
 --                 hist   logos: rewrite one of BENCH_KEYS files h/KEY (32-byte values)
 --                 fresh  logos: write distinct files r/KEY (32-byte values), keys
 --                        from BENCH_BASE on
---                 proc   logos: POST /v1/procs {"argv":["/bin/true"]} without wait
+--                 proc   logos: POST /v1/procs {"argv":["/bin/true"]} without wait;
+--                        with BENCH_COUNT=N (> 1), {"argv":["/bin/true"],"count":N}:
+--                        N processes placed by one command
 --   BENCH_PORTS   optional comma-separated ports: thread i sends to the i-th
 --                 (modulo), all on 127.0.0.1; "spread over all members"
 --   BENCH_LIMIT   optional: a thread stops after this many answers
@@ -24,6 +26,7 @@ local op = os.getenv("BENCH_OP") or "put"
 local nkeys = tonumber(os.getenv("BENCH_KEYS") or "256")
 local limit = tonumber(os.getenv("BENCH_LIMIT") or "0")
 local base = tonumber(os.getenv("BENCH_BASE") or "0")
+local count = tonumber(os.getenv("BENCH_COUNT") or "1")
 
 local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -100,6 +103,10 @@ function request()
 	elseif op == "fresh" then
 		return wrk.format("PUT", "/v1/files/r/" .. key8(base + (counter - 1) * stride + tid), nil, small)
 	elseif op == "proc" then
+		if count > 1 then
+			return wrk.format("POST", "/v1/procs", {["Content-Type"] = "application/json"},
+				'{"argv":["/bin/true"],"count":' .. count .. '}')
+		end
 		return wrk.format("POST", "/v1/procs", {["Content-Type"] = "application/json"},
 			'{"argv":["/bin/true"]}')
 	end

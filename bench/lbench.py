@@ -403,9 +403,9 @@ def cmd_report(jsonl, machine):
                                                   fmt(r["mean_ms"], 3), fmt(r["max_ms"], 3)))
     for r in recs:
         if r["kind"] == "sched":
-            w("\nScheduling: %s placements committed in %.1f s = **%s placements/s** "
+            w("\nScheduling%s: %s placements committed in %.1f s = **%s placements/s** "
               "(wrk: %s answers/s, p50 %s ms, p99 %s ms, %d errors; %s). %s" % (
-                  fmt(r["placements"]), r["seconds"], fmt(r["rate"]), fmt(r["rps"]), fmt(r["p50_ms"]),
+                  " (%s)" % r["label"] if r.get("label") else "", fmt(r["placements"]), r["seconds"], fmt(r["rate"]), fmt(r["rps"]), fmt(r["p50_ms"]),
                   fmt(r["p99_ms"]), r["errors"], r.get("entries", ""), r.get("note", "")))
     w("")
 

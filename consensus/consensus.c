@@ -210,6 +210,7 @@ int consensus_init(struct consensus *c, uv_loop_t *loop, const struct consensus_
 	heartbeat_ms = cfg->heartbeat_ms != 0 ? cfg->heartbeat_ms : 100;
 	raft_set_election_timeout(&c->raft, election_ms);
 	raft_set_heartbeat_timeout(&c->raft, heartbeat_ms);
+	c->heartbeat_ms = heartbeat_ms;
 	raft_set_snapshot_threshold(&c->raft,
 				    cfg->snapshot_threshold != 0 ? cfg->snapshot_threshold : 8192);
 	raft_set_snapshot_trailing(&c->raft,
@@ -309,11 +310,49 @@ static void propose_cb(struct raft_apply *req, int status, void *result)
 	free(p);
 }
 
+/*
+ * libraft 0.22 moves a follower from pipeline to probe mode ("unreachable ->
+ * abort pipeline") when a heartbeat tick finds no message from it since the
+ * tick before. With writes a little apart that happens often: an entry sent
+ * between two ticks makes the next tick skip its heartbeat (one was sent less
+ * than an interval ago), and the tick after that finds nothing received. In
+ * probe mode the follower gets at most one message per heartbeat interval,
+ * and the answer to a mere heartbeat does not restore pipeline mode: the next
+ * entry waited up to heartbeat_ms before it even left (measured: a launch
+ * placed on a follower took three heartbeat intervals, 300 ms).
+ *
+ * So the first entry after a pause of half a heartbeat interval or more is
+ * handed to raft with the heartbeat timeout at 1 ms: raft sends it to every
+ * follower at once whatever its mode, and the answer puts a reachable
+ * follower back into pipeline mode. Only then: a follower that is really
+ * unreachable stays in probe mode, where each message carries every entry it
+ * lacks, and sending it one per entry under load would cost the leader its
+ * loop (seen with a paused node). Nothing else runs in between (raft_apply
+ * and raft_barrier send synchronously, on this loop).
+ */
+static bool send_now_begin(struct consensus *c)
+{
+	uint64_t now = uv_now(c->loop);
+	bool after_pause = now - c->last_entry_ms >= c->heartbeat_ms / 2;
+
+	c->last_entry_ms = now;
+	if (after_pause)
+		raft_set_heartbeat_timeout(&c->raft, 1);
+	return after_pause;
+}
+
+static void send_now_end(struct consensus *c, bool began)
+{
+	if (began)
+		raft_set_heartbeat_timeout(&c->raft, c->heartbeat_ms);
+}
+
 int consensus_propose(struct consensus *c, const void *entry, size_t len, consensus_propose_cb cb,
 		      void *arg)
 {
 	struct raft_buffer buf;
 	struct propose *p;
+	bool now;
 	int rv;
 
 	if (c->closing)
@@ -343,7 +382,9 @@ int consensus_propose(struct consensus *c, const void *entry, size_t len, consen
 	p->cb = cb;
 	p->arg = arg;
 	p->req.data = p;
+	now = send_now_begin(c);
 	rv = raft_apply(&c->raft, &p->req, &buf, 1, propose_cb);
+	send_now_end(c, now);
 	if (rv != 0) {
 		/* libraft 0.22.1 has already appended the entry, and releases
 		 * it itself, when the disk write fails (RAFT_IOERR, seen in
@@ -377,10 +418,13 @@ static void barrier_cb(struct raft_barrier *req, int status);
 static int barrier_start(struct consensus *c)
 {
 	struct raft_barrier *req = &c->barrier_req[c->barrier_next];
+	bool now;
 	int rv;
 
 	req->data = c;
+	now = send_now_begin(c);
 	rv = raft_barrier(&c->raft, req, barrier_cb);
+	send_now_end(c, now);
 	if (rv != 0)
 		return rv;
 	c->barrier_next ^= 1;

@@ -83,6 +83,8 @@ struct consensus {
 	 * when `changing`. */
 	struct consensus_change *changes;
 	bool changing;
+	unsigned heartbeat_ms;  /* as configured (send_now_end restores it) */
+	uint64_t last_entry_ms; /* uv_now when an entry was last handed to raft */
 	struct raft_transfer transfer;
 	consensus_done_cb transfer_cb;
 	void *transfer_arg;

@@ -70,10 +70,13 @@ struct field {
 	uint64_t max; /* integers: greatest value; str, bin: greatest length */
 };
 
-#define FIELD_MAX 8
+#define FIELD_MAX 9
 
 struct body {
 	uint32_t nfields;
+	/* The last `noptional` fields may be absent (they decode as 0); the
+	 * encoder leaves out trailing optional fields that are 0. */
+	uint32_t noptional;
 	struct field fields[FIELD_MAX];
 	/* Rules across fields, or NULL. */
 	int (*check)(const struct cmd *c, char *err, size_t errlen);
@@ -84,6 +87,7 @@ struct body {
 #define OFF(s, m)                offsetof(struct cmd, u.s.m)
 #define U64(s, m, lo)            {#m, K_U64, C_TEXT, OFF(s, m), (lo), UINT64_MAX}
 #define U32(s, m, lo)            {#m, K_U32, C_TEXT, OFF(s, m), (lo), UINT32_MAX}
+#define U32R(s, m, lo, hi)       {#m, K_U32, C_TEXT, OFF(s, m), (lo), (hi)}
 #define ENUM(s, m, lo, hi)       {#m, K_INT, C_TEXT, OFF(s, m), (lo), (hi)}
 #define I32(s, m, lo, hi)        {#m, K_I32, C_TEXT, OFF(s, m), (lo), (hi)}
 #define I64(s, m, lo)            {#m, K_I64, C_TEXT, OFF(s, m), (lo), INT64_MAX}
@@ -95,13 +99,15 @@ struct body {
 static int check_submit(const struct cmd *c, char *err, size_t errlen);
 
 static const struct body bodies[CMD_TYPE_COUNT] = {
-	[CMD_PROC_SUBMIT] = {.nfields = 8,
+	[CMD_PROC_SUBMIT] = {.nfields = 9,
+			     .noptional = 1,
 			     .fields = {RAW(submit, argv, K_ARGV), RAW(submit, env, K_ENV),
 					STR(submit, cwd, C_TEXT, 0, CMD_CWD_MAX),
 					ENUM(submit, placement, PLACE_ANY, PLACE_ALL),
 					STR(submit, node, C_NAME, 0, CMD_NAME_MAX),
 					ENUM(submit, restart, RESTART_NO, RESTART_ALWAYS),
-					U32(submit, max_restarts, 0), U64(submit, timeout_ms, 0)},
+					U32(submit, max_restarts, 0), U64(submit, timeout_ms, 0),
+					U32R(submit, count, 0, CMD_COUNT_MAX)},
 			     .check = check_submit},
 	[CMD_PROC_STARTED] = {.nfields = 3,
 			      .fields = {U64(started, pid, 1), U32(started, attempt, 1),
@@ -418,6 +424,11 @@ static int check_submit(const struct cmd *c, char *err, size_t errlen)
 	if (s->placement != PLACE_NODE && s->node.n != 0)
 		return err_set(err, errlen, ERR_INVALID,
 			       "proc.submit: a node name is given without placement on a node");
+	if (s->count > 1 && s->placement == PLACE_ALL)
+		return err_set(err, errlen, ERR_INVALID,
+			       "proc.submit: count %" PRIu32
+			       " needs placement on any node or on a node, not on all",
+			       s->count);
 	if (s->argv.n + s->env.n > CMD_ARGS_TOTAL_MAX)
 		return err_set(err, errlen, ERR_TOOBIG,
 			       "proc.submit: argv and env are %zu bytes, over the limit of %u",
@@ -590,11 +601,18 @@ int cmd_decode(const void *buf, size_t len, struct cmd *c, char *err, size_t err
 	rv = unpack_array(&u, &count);
 	if (rv != 0)
 		return unpack_error(rv, c->type, "body", "an array", err, errlen);
-	if (count != body->nfields)
+	if (count > body->nfields || count < body->nfields - body->noptional) {
+		if (body->noptional == 0)
+			return err_set(err, errlen, ERR_INVALID,
+				       "%s: body has %" PRIu32 " fields, expected %" PRIu32,
+				       where(c->type), count, body->nfields);
 		return err_set(err, errlen, ERR_INVALID,
-			       "%s: body has %" PRIu32 " fields, expected %" PRIu32, where(c->type),
-			       count, body->nfields);
-	for (i = 0; i < body->nfields; i++) {
+			       "%s: body has %" PRIu32 " fields, expected %" PRIu32 "..%" PRIu32,
+			       where(c->type), count, body->nfields - body->noptional,
+			       body->nfields);
+	}
+	/* Optional fields left out are 0 (the union was zeroed above). */
+	for (i = 0; i < count; i++) {
 		rv = decode_field(&u, c->type, &body->fields[i], c, err, errlen);
 		if (rv != 0)
 			return rv;
@@ -661,12 +679,39 @@ static void pack_strref(struct packer *pk, struct strref s)
 	pack_str(pk, s.n > 0 ? s.p : "", s.n);
 }
 
+/* The fields to encode: trailing optional fields that are 0 are left out. */
+static uint32_t encoded_fields(const struct cmd *c, const struct body *body)
+{
+	uint32_t n = body->nfields;
+
+	while (n > body->nfields - body->noptional) {
+		const struct field *f = &body->fields[n - 1];
+		uint64_t v = 0;
+
+		/* Optional fields are unsigned integers (checked in the tests). */
+		if (f->kind == K_U32) {
+			uint32_t x;
+
+			memcpy(&x, (const char *)c + f->off, sizeof x);
+			v = x;
+		} else if (f->kind == K_U64) {
+			memcpy(&v, (const char *)c + f->off, sizeof v);
+		} else {
+			break;
+		}
+		if (v != 0)
+			break;
+		n--;
+	}
+	return n;
+}
+
 int cmd_encode(const struct cmd *c, struct buf *out)
 {
 	const struct body *body;
 	struct packer pk;
 	size_t start = out->len;
-	uint32_t i;
+	uint32_t i, nfields;
 	int rv;
 
 	rv = validate(c);
@@ -686,8 +731,9 @@ int cmd_encode(const struct cmd *c, struct buf *out)
 		pack_nil(&pk);
 	else
 		pack_strref(&pk, c->key);
-	pack_array(&pk, body->nfields);
-	for (i = 0; i < body->nfields; i++) {
+	nfields = encoded_fields(c, body);
+	pack_array(&pk, nfields);
+	for (i = 0; i < nfields; i++) {
 		const struct field *f = &body->fields[i];
 		const char *p = (const char *)c + f->off;
 

@@ -50,6 +50,7 @@
 #define CMD_STEP_NAME_MAX   128
 #define CMD_STEP_OUTPUT_MAX (64u << 10)
 #define CMD_REASON_MAX      256
+#define CMD_COUNT_MAX       10000 /* copies of a process in one proc.submit */
 
 enum cmd_type {
 	CMD_PROC_SUBMIT = 1,
@@ -121,6 +122,12 @@ struct cmd_proc_submit {
 	int restart;           /* RESTART_* */
 	uint32_t max_restarts; /* on-failure: restarts allowed; 0 = unlimited */
 	uint64_t timeout_ms;   /* 0: none */
+	/* Copies of the process, each its own pid and placement (0 or 1: one;
+	 * at most CMD_COUNT_MAX; more than one only with PLACE_ANY or
+	 * PLACE_NODE). An optional trailing body field: a body of the first 8
+	 * fields decodes with count 0, and count 0 is encoded without it, so
+	 * the bytes of a single submission are those of before. */
+	uint32_t count;
 };
 
 struct cmd_proc_started {

@@ -529,12 +529,13 @@ static int submit_one(struct nodeset *ns, struct outcome *o, struct proc_row *p,
 static int submit(const struct view *v, const struct cmd *c, struct outcome *o, struct nodeset *ns)
 {
 	const struct cmd_proc_submit *s = &c->u.submit;
-	uint64_t node = 0, last;
+	uint32_t copies = s->count > 1 ? s->count : 1;
+	uint64_t node = 0, last, first;
 	struct find_name f;
 	struct proc_row p;
-	uint32_t count = 0;
-	size_t i;
-	int rv;
+	uint32_t count = 0, k;
+	size_t i, at;
+	int rv = 0;
 
 	if (s->restart < RESTART_NO || s->restart > RESTART_ALWAYS)
 		return outcome_reject(o, ERR_INVALID, "unknown restart policy %d", s->restart);
@@ -557,13 +558,15 @@ static int submit(const struct view *v, const struct cmd *c, struct outcome *o, 
 					      (unsigned long long)f.row.id);
 		/* A down node gets it when it comes back (pending there). */
 		node = f.row.id;
-		count = 1;
+		count = copies;
 		break;
 	case PLACE_ANY:
-		node = nodeset_least_loaded(ns);
-		count = node != 0;
+		count = nodeset_least_loaded(ns) != 0 ? copies : 0;
 		break;
 	case PLACE_ALL:
+		if (copies > 1) /* the decoder rejects it too */
+			return outcome_reject(o, ERR_INVALID,
+					      "count needs placement on any node or on a node");
 		for (i = 0; i < nodeset_count(ns); i++)
 			count += nodeset_at(ns, i)->state == NODE_STATE_UP;
 		break;
@@ -576,6 +579,7 @@ static int submit(const struct view *v, const struct cmd *c, struct outcome *o, 
 	rv = service_counter(v, "pid", &last);
 	if (rv != 0)
 		return rv;
+	first = last + 1;
 	memset(&p, 0, sizeof p);
 	p.argv = s->argv;
 	p.env = s->env;
@@ -589,19 +593,21 @@ static int submit(const struct view *v, const struct cmd *c, struct outcome *o, 
 	pack_map(&o->pack, 2);
 	pack_cstr(&o->pack, "pids");
 	pack_array(&o->pack, count);
-	for (i = 1; i <= count; i++)
-		pack_uint(&o->pack, last + i);
+	for (k = 0; k < count; k++)
+		pack_uint(&o->pack, first + k);
 	pack_cstr(&o->pack, "nodes");
 	pack_array(&o->pack, count);
-	if (s->placement != PLACE_ALL) {
-		rv = submit_one(ns, o, &p, ++last, node);
-		pack_uint(&o->pack, node);
-	}
-	/* PLACE_ALL: consecutive pids in node id order. */
-	for (i = 0; s->placement == PLACE_ALL && i < nodeset_count(ns) && rv == 0; i++) {
-		if (nodeset_at(ns, i)->state != NODE_STATE_UP)
-			continue;
-		node = nodeset_at(ns, i)->id;
+	/* Consecutive pids. PLACE_ANY: each copy on the least-loaded up node
+	 * as the copies before it left the loads (DESIGN §5), which spreads N
+	 * copies evenly, O(nodes) each; PLACE_ALL: in node id order. */
+	for (k = 0, at = 0; k < count && rv == 0; k++) {
+		if (s->placement == PLACE_ANY) {
+			node = nodeset_least_loaded(ns);
+		} else if (s->placement == PLACE_ALL) {
+			while (nodeset_at(ns, at)->state != NODE_STATE_UP)
+				at++;
+			node = nodeset_at(ns, at++)->id;
+		}
 		rv = submit_one(ns, o, &p, ++last, node);
 		pack_uint(&o->pack, node);
 	}

@@ -61,7 +61,7 @@ struct stream {
 
 struct job {
 	uint64_t pid;
-	char node[128]; /* the line prefix, with --all */
+	char node[128]; /* the line prefix, with --all or --count */
 	uint32_t attempt;
 	struct stream s[2];
 	bool done;
@@ -75,7 +75,7 @@ struct engine {
 	CURLM *multi;
 	struct job *jobs;
 	size_t n;
-	bool prefix;     /* --all: "node: line" */
+	bool prefix;     /* --all: "node: line"; --count: "node/pid: line" */
 	bool streams[2]; /* follow stdout, stderr */
 	bool forward;    /* run: Ctrl-C forwards SIGINT to the processes */
 	int failed;      /* a transport or API error (printed) */
@@ -374,7 +374,9 @@ static void sigint_catch(struct sigaction *old)
 	sigaction(SIGINT, &sa, old);
 }
 
-static struct job *jobs_new(struct ctx *x, json_t *pids, bool prefix, size_t *n)
+/* With `prefix`, each job's lines are prefixed by its node's name, and with
+ * `with_pid` by "node/pid" (several copies on one node). */
+static struct job *jobs_new(struct ctx *x, json_t *pids, bool prefix, bool with_pid, size_t *n)
 {
 	struct job *jobs = calloc(json_array_size(pids) + 1, sizeof *jobs);
 	json_t *v;
@@ -396,7 +398,12 @@ static struct job *jobs_new(struct ctx *x, json_t *pids, bool prefix, size_t *n)
 
 			snprintf(path, sizeof path, "/v1/procs/%" PRIu64, j->pid);
 			if (client_json(&x->cl, "GET", path, NULL, &p) == 0) {
-				snprintf(j->node, sizeof j->node, "%s", jstr(p, "node", "?"));
+				if (with_pid)
+					snprintf(j->node, sizeof j->node, "%.100s/%" PRIu64,
+						 jstr(p, "node", "?"), j->pid);
+				else
+					snprintf(j->node, sizeof j->node, "%s",
+						 jstr(p, "node", "?"));
 				json_decref(p);
 			} else {
 				snprintf(j->node, sizeof j->node, "%" PRIu64, j->pid);
@@ -412,19 +419,16 @@ static struct job *jobs_new(struct ctx *x, json_t *pids, bool prefix, size_t *n)
 int cmd_run(struct ctx *x, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"on", required_argument, NULL, 'o'},
-		{"all", no_argument, NULL, 'a'},
-		{"restart", required_argument, NULL, 'r'},
-		{"key", required_argument, NULL, 'k'},
-		{"env", required_argument, NULL, 'e'},
-		{"cwd", required_argument, NULL, 'c'},
-		{"timeout", required_argument, NULL, 't'},
-		{"detach", no_argument, NULL, 'd'},
-		{NULL, 0, NULL, 0},
+		{"on", required_argument, NULL, 'o'},      {"all", no_argument, NULL, 'a'},
+		{"restart", required_argument, NULL, 'r'}, {"key", required_argument, NULL, 'k'},
+		{"env", required_argument, NULL, 'e'},     {"cwd", required_argument, NULL, 'c'},
+		{"timeout", required_argument, NULL, 't'}, {"detach", no_argument, NULL, 'd'},
+		{"count", required_argument, NULL, 'n'},   {NULL, 0, NULL, 0},
 	};
 	json_t *req = json_object(), *env = json_object(), *args = json_array(), *res = NULL;
 	const char *on = NULL;
-	bool all = false, detach = false;
+	bool all = false, detach = false, many;
+	long count = 1;
 	struct engine e;
 	struct sigaction old;
 	int c, i, rv = EXIT_USAGE;
@@ -477,6 +481,20 @@ int cmd_run(struct ctx *x, int argc, char **argv)
 		case 'd':
 			detach = true;
 			break;
+		case 'n': {
+			char *end;
+
+			errno = 0;
+			count = strtol(optarg, &end, 10);
+			if (*end != '\0' || end == optarg || errno != 0 || count < 1 ||
+			    count > 10000) {
+				rv = usage_error(argv[0],
+						 "--count takes a number from 1 to 10000, not '%s'",
+						 optarg);
+				goto out;
+			}
+			break;
+		}
 		default:
 			rv = usage_error(argv[0], "unknown option '%s'", argv[optind - 1]);
 			goto out;
@@ -490,6 +508,12 @@ int cmd_run(struct ctx *x, int argc, char **argv)
 		rv = usage_error(argv[0], "--on and --all exclude each other");
 		goto out;
 	}
+	if (all && count > 1) {
+		rv = usage_error(argv[0], "--count and --all exclude each other");
+		goto out;
+	}
+	/* Several processes: lines are prefixed, any failure is exit 1. */
+	many = all || count > 1;
 	for (i = optind; i < argc; i++)
 		json_array_append_new(args, json_string(argv[i]));
 	json_object_set(req, "argv", args);
@@ -499,6 +523,8 @@ int cmd_run(struct ctx *x, int argc, char **argv)
 		json_object_set_new(req, "node", json_string(on));
 	if (all)
 		json_object_set_new(req, "placement", json_string("all"));
+	if (count > 1)
+		json_object_set_new(req, "count", json_integer(count));
 
 	if (x->json && !detach) {
 		/* One document at the end: the submit's ?wait=1 reply. */
@@ -525,7 +551,7 @@ int cmd_run(struct ctx *x, int argc, char **argv)
 			int code = proc_exit_code(p);
 
 			if (code != 0)
-				rv = all ? EXIT_FAIL : code;
+				rv = many ? EXIT_FAIL : code;
 		}
 		goto out;
 	}
@@ -546,10 +572,10 @@ int cmd_run(struct ctx *x, int argc, char **argv)
 	}
 	memset(&e, 0, sizeof e);
 	e.x = x;
-	e.prefix = all;
+	e.prefix = many;
 	e.streams[0] = e.streams[1] = true;
 	e.forward = true;
-	e.jobs = jobs_new(x, json_object_get(res, "pids"), all, &e.n);
+	e.jobs = jobs_new(x, json_object_get(res, "pids"), many, count > 1, &e.n);
 	if (e.jobs == NULL) {
 		rv = EXIT_FAIL;
 		goto out;
@@ -561,7 +587,7 @@ int cmd_run(struct ctx *x, int argc, char **argv)
 	if (rv == 0) {
 		for (k = 0; k < e.n; k++)
 			if (e.jobs[k].code != 0)
-				rv = all ? EXIT_FAIL : e.jobs[k].code;
+				rv = many ? EXIT_FAIL : e.jobs[k].code;
 	}
 	if (rv == EXIT_INTERRUPTED && x->interactive)
 		client_interrupt_reset();
@@ -737,7 +763,7 @@ int cmd_logs(struct ctx *x, int argc, char **argv)
 		e.x = x;
 		e.streams[0] = want[0];
 		e.streams[1] = want[1];
-		e.jobs = jobs_new(x, pids, false, &e.n);
+		e.jobs = jobs_new(x, pids, false, false, &e.n);
 		json_decref(pids);
 		if (e.jobs == NULL)
 			return EXIT_FAIL;

@@ -26,10 +26,13 @@ const struct command commands[] = {
 	 "  remove ID    remove node ID from the cluster\n",
 	 false},
 	{"run", cmd_run, "run a program in the cluster, stream its output, exit with its code",
-	 "[--on NODE | --all] [--restart POLICY] [--key K] [--env K=V]... [--cwd DIR] "
-	 "[--timeout S] [--detach] -- PROGRAM [ARGS...]",
+	 "[--on NODE | --all] [--count N] [--restart POLICY] [--key K] [--env K=V]... "
+	 "[--cwd DIR] [--timeout S] [--detach] -- PROGRAM [ARGS...]",
 	 "  --on NODE          run on node NODE (a name)\n"
 	 "  --all              one run per node; lines are prefixed by the node name\n"
+	 "  --count N          N copies (1..10000), each its own pid, spread over the\n"
+	 "                     least-loaded nodes (or all on --on NODE), submitted as\n"
+	 "                     one command; lines are prefixed by node/pid\n"
 	 "  --restart POLICY   no | on-failure[:N] | always (default no)\n"
 	 "  --key K            idempotency key: the same key submits once\n"
 	 "  --env K=V          set an environment variable (repeatable)\n"

@@ -159,6 +159,24 @@ def test_run_ps_logs_wait_kill(make):
     rc, out, err = logos(a, "run", "--all", "--", "sh", "-c", "exit 5")
     assert rc != 0, rc
 
+    # --count: N copies in one command, lines prefixed by node/pid, spread
+    # over the nodes by least load.
+    rc, out, err = logos(a, "run", "--count", "6", "--", "sh", "-c", "echo c$LOGOS_PID")
+    assert rc == 0, (rc, out, err)
+    seen = [re.match(r"(h\d)/(\d+): c(\d+)$", l) for l in out.splitlines()]
+    assert len(seen) == 6 and all(m and m.group(2) == m.group(3) for m in seen), out
+    pids = sorted(int(m.group(2)) for m in seen)
+    assert pids == list(range(pids[0], pids[0] + 6)), out
+    assert sorted({m.group(1) for m in seen}) == ["h1", "h2", "h3"], out
+    rc, out, err = logos(a, "run", "--count", "3", "--", "sh", "-c", "exit 2")
+    assert rc == 1, (rc, err)
+    out = ok(a, "run", "--detach", "--count", "3", "--on", "h2", "--", "true")
+    assert len(out.split()) == 3, out
+    for bad in (["--count", "0"], ["--count", "10001"], ["--count", "x"],
+                ["--count", "2", "--all"]):
+        rc, out, err = logos(a, "run", *bad, "--", "true")
+        assert rc == 2 and "count" in err, (bad, rc, err)
+
     # Live streaming: the first line comes before the program ends.
     p = subprocess.Popen([LOGOS, "--addr", a, "run", "--", "sh", "-c",
                           "echo first; sleep 2; echo second"],

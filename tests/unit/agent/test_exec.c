@@ -893,6 +893,104 @@ START_TEST(test_exec_journal_kills_orphans_after_a_crash)
 }
 END_TEST
 
+/* The R record is written without a sync: an agent that died before it was
+ * on disk (a machine crash, or a crash between the spawn and the write)
+ * leaves an orphan with no OS pid. It is still found, by its environment,
+ * and stopped. */
+START_TEST(test_exec_journal_kills_orphans_without_their_r_record)
+{
+	struct exec_orphan *orphans;
+	uint64_t os_pid = 0;
+	size_t norphans;
+	int fds[2], status, fd;
+	bool killed;
+	long gone;
+	pid_t child;
+	char line[] = "S 7 1\n";
+
+	memset(&t, 0, sizeof t);
+	logger_init(&t.lg, LOG_LEVEL_OFF);
+	snprintf(t.dir, sizeof t.dir, "/tmp/logos-exec-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(t.dir));
+	snprintf(t.journal, sizeof t.journal, "%s/exec.journal", t.dir);
+	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		close(fds[0]);
+		crashing_agent(fds[1]);
+	}
+	close(fds[1]);
+	ck_assert_int_eq(read(fds[0], &os_pid, sizeof os_pid), sizeof os_pid);
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(proc_state((long)os_pid, NULL), 'S');
+	/* The journal as a crash before the R record leaves it. */
+	fd = open(t.journal, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+	close(fd);
+
+	ck_assert_int_eq(uv_loop_init(&t.loop), 0);
+	uv_timer_init(&t.loop, &t.tick);
+	world_open_exec(&orphans, &norphans);
+	gone = (long)os_pid;
+	killed = run_until(os_process_gone, &gone, 5000);
+	if (!killed)
+		kill((pid_t)os_pid, SIGKILL);
+	ck_assert_msg(killed, "orphan %ld without an R record still alive", gone);
+	ck_assert_uint_eq(norphans, 1);
+	ck_assert_uint_eq(orphans[0].pid, 7);
+	ck_assert_uint_eq(orphans[0].os_pid, 0);
+	free(orphans);
+	ck_assert(exec_known(&t.x, 7, 1));
+	world_teardown();
+}
+END_TEST
+
+/* exec_start_many journals the whole batch before the first spawn (one
+ * sync), refuses repeats one by one, and runs the others. */
+START_TEST(test_exec_start_many_journals_the_batch_first)
+{
+	const char *argv[] = {"/bin/sh", "-c", "echo $LOGOS_PID", NULL};
+	struct exec_spec specs[4] = {
+		{21, 1, argv, default_env, NULL, 0},
+		{22, 1, argv, default_env, NULL, 0},
+		{21, 1, argv, default_env, NULL, 0}, /* again, in the same batch */
+		{23, 1, NULL, default_env, NULL, 0}, /* no argv */
+	};
+	int results[4] = {-1, -1, -1, -1};
+	char buf[256], *out;
+	ssize_t n;
+	int fd;
+
+	ck_assert_int_eq(exec_start_many(&t.x, specs, 4, results), 0);
+	ck_assert_int_eq(results[0], 0);
+	ck_assert_int_eq(results[1], 0);
+	ck_assert_int_eq(results[2], ERR_EXISTS);
+	ck_assert_int_eq(results[3], ERR_INVALID);
+	ck_assert_uint_eq(t.nev, 0); /* nothing from inside the call */
+	/* Both S records come before any R record. */
+	fd = open(t.journal, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_msg(strncmp(buf, "S 21 1\nS 22 1\nR 21 1 ", 21) == 0, "journal: %s", buf);
+	wait_exit(21, 1, 5000);
+	wait_exit(22, 1, 5000);
+	out = output_of(22, 1, 1, NULL);
+	ck_assert_str_eq(out, "22\n");
+	free(out);
+	ck_assert(exec_known(&t.x, 21, 1));
+	ck_assert(!exec_known(&t.x, 23, 1));
+	ck_assert_int_eq(exec_start_many(&t.x, specs, 1, results), 0);
+	ck_assert_int_eq(results[0], ERR_EXISTS);
+}
+END_TEST
+
 static void on_unrelated_exit(uv_process_t *p, int64_t status, int sig)
 {
 	*(int *)p->data = sig;
@@ -1044,6 +1142,7 @@ Suite *exec_suite(void)
 	tcase_add_test(tc, test_exec_close_kills_children_without_zombies);
 	tcase_add_test(tc, test_exec_close_leaves_orphans_for_the_next_life);
 	tcase_add_test(tc, test_exec_journal_records_before_and_after);
+	tcase_add_test(tc, test_exec_start_many_journals_the_batch_first);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(slow, world_setup, world_teardown);
@@ -1061,6 +1160,7 @@ Suite *exec_suite(void)
 	/* No fixture: it forks before creating its loop. */
 	tcase_set_timeout(crash, 30);
 	tcase_add_test(crash, test_exec_journal_kills_orphans_after_a_crash);
+	tcase_add_test(crash, test_exec_journal_kills_orphans_without_their_r_record);
 	suite_add_tcase(s, crash);
 	return s;
 }

@@ -165,6 +165,7 @@ static void assert_cmd_eq(const struct cmd *a, const struct cmd *b)
 		ck_assert_int_eq(a->u.submit.restart, b->u.submit.restart);
 		ck_assert_uint_eq(a->u.submit.max_restarts, b->u.submit.max_restarts);
 		ck_assert_uint_eq(a->u.submit.timeout_ms, b->u.submit.timeout_ms);
+		ck_assert_uint_eq(a->u.submit.count, b->u.submit.count);
 		break;
 	case CMD_PROC_STARTED:
 		ck_assert_uint_eq(a->u.started.pid, b->u.started.pid);
@@ -1258,6 +1259,83 @@ START_TEST(test_command_out_of_range_values_not_decoded)
 }
 END_TEST
 
+/* Packs a proc.submit body of `nfields` fields (argv ["x"], placement any);
+ * the ninth is `count`. */
+static void submit_body(struct buf *body, uint32_t nfields, uint64_t count)
+{
+	struct packer pk;
+
+	body->len = 0;
+	packer_init(&pk, body);
+	pack_array(&pk, nfields);
+	pack_array(&pk, 1);
+	pack_cstr(&pk, "x");
+	pack_map(&pk, 0);
+	pack_cstr(&pk, "");
+	pack_uint(&pk, PLACE_ANY);
+	pack_cstr(&pk, "");
+	pack_uint(&pk, RESTART_NO);
+	pack_uint(&pk, 0);
+	pack_uint(&pk, 0);
+	if (nfields > 8)
+		pack_uint(&pk, count);
+	for (uint32_t i = 9; i < nfields; i++)
+		pack_uint(&pk, 0);
+	ck_assert_int_eq(pk.err, 0);
+}
+
+/* count is an optional ninth field of proc.submit: without it (the bodies of
+ * before) it is 0; 0 is encoded without it, so a single submission has the
+ * same bytes as before; 1..CMD_COUNT_MAX round-trip; more is rejected both
+ * ways, and so is a count over "all" nodes. */
+START_TEST(test_command_submit_count)
+{
+	struct buf body = {0}, b = {0}, b0 = {0};
+	struct sample s;
+	struct cmd d;
+	char err[256];
+
+	submit_body(&body, 8, 0);
+	ck_assert_int_eq(decode_body(CMD_PROC_SUBMIT, &body, err, sizeof err), 0);
+	submit_body(&body, 9, CMD_COUNT_MAX);
+	ck_assert_int_eq(decode_body(CMD_PROC_SUBMIT, &body, err, sizeof err), 0);
+	submit_body(&body, 9, CMD_COUNT_MAX + 1);
+	ck_assert_int_eq(decode_body(CMD_PROC_SUBMIT, &body, err, sizeof err), ERR_INVALID);
+	ck_assert_str_eq(err, "proc.submit: count is 10001, out of range 0..10000");
+	submit_body(&body, 7, 0);
+	ck_assert_int_eq(decode_body(CMD_PROC_SUBMIT, &body, err, sizeof err), ERR_INVALID);
+	ck_assert_str_eq(err, "proc.submit: body has 7 fields, expected 8..9");
+	submit_body(&body, 10, 2);
+	ck_assert_int_eq(decode_body(CMD_PROC_SUBMIT, &body, err, sizeof err), ERR_INVALID);
+	buf_release(&body);
+
+	sample_init(&s, CMD_PROC_SUBMIT);
+	ck_assert_int_eq(cmd_encode(&s.c, &b0), 0);
+	s.c.u.submit.count = 2;
+	round_trip(&s.c, &d, &b);
+	ck_assert_uint_eq(d.u.submit.count, 2);
+	ck_assert_uint_eq(b.len, b0.len + 1); /* one more small uint */
+	b.len = 0;
+	s.c.u.submit.count = CMD_COUNT_MAX;
+	round_trip(&s.c, &d, &b);
+	b.len = 0;
+	s.c.u.submit.count = 0;
+	round_trip(&s.c, &d, &b);
+	ck_assert_uint_eq(b.len, b0.len);
+	ck_assert_mem_eq(b.data, b0.data, b0.len); /* count 0: the bytes of before */
+	b.len = 0;
+	s.c.u.submit.count = CMD_COUNT_MAX + 1;
+	ck_assert_int_eq(cmd_encode(&s.c, &b), ERR_INVALID);
+	s.c.u.submit.count = 2;
+	s.c.u.submit.placement = PLACE_ALL;
+	s.c.u.submit.node = (struct strref){NULL, 0};
+	ck_assert_int_eq(cmd_encode(&s.c, &b), ERR_INVALID);
+	buf_release(&b);
+	buf_release(&b0);
+	sample_release(&s);
+}
+END_TEST
+
 /* Decodes proc.submit with argv ["x"] and the env built by `env`. */
 static int decode_env(void (*env)(struct packer *pk))
 {
@@ -1428,6 +1506,7 @@ Suite *command_suite(void)
 	tcase_add_test(tc, test_command_invalid_queue_names_rejected);
 	tcase_add_test(tc, test_command_out_of_range_values_rejected);
 	tcase_add_test(tc, test_command_out_of_range_values_not_decoded);
+	tcase_add_test(tc, test_command_submit_count);
 	tcase_add_test(tc, test_command_env_validated);
 	tcase_add_test(tc, test_command_nul_in_strings_rejected);
 	suite_add_tcase(s, tc);

@@ -433,6 +433,119 @@ START_TEST(test_proc_submit_all)
 }
 END_TEST
 
+static const struct fx_case place_count[] = {
+	{.name = "count copies spread by least load, ties to the lowest id",
+	 .nodes = {{1, "h1", NODE_STATE_UP, ROLE_VOTER, 2},
+		   {2, "h2", NODE_STATE_UP, ROLE_VOTER, 0},
+		   {3, "h3", NODE_STATE_UP, ROLE_VOTER, 1},
+		   {4, "h4", NODE_STATE_DOWN, ROLE_VOTER, 0}},
+	 .pid_counter = 10,
+	 .cmd = SUBMIT(.placement = PLACE_ANY, .count = 5),
+	 /* Loads (h1, h2, h3): 2,0,1 → h2; 2,1,1 → h2; 2,2,1 → h3; 2,2,2 →
+	  * h1; 3,2,2 → h2; ends at 3,3,2. */
+	 .ops = {XPROC(.pid = 11, .node = 2, .attempt = 1, .submitted_ms = T),
+		 XPROC(.pid = 12, .node = 2, .attempt = 1, .submitted_ms = T),
+		 XPROC(.pid = 13, .node = 3, .attempt = 1, .submitted_ms = T),
+		 XPROC(.pid = 14, .node = 1, .attempt = 1, .submitted_ms = T),
+		 XPROC(.pid = 15, .node = 2, .attempt = 1, .submitted_ms = T),
+		 XNODE(1, "h1", NODE_STATE_UP, ROLE_VOTER, 3),
+		 XNODE(2, "h2", NODE_STATE_UP, ROLE_VOTER, 3),
+		 XNODE(3, "h3", NODE_STATE_UP, ROLE_VOTER, 2), XCOUNTER("pid", 15)},
+	 .effects = {{2, EFFECT_START, 11, 1, 0},
+		     {2, EFFECT_START, 12, 1, 0},
+		     {3, EFFECT_START, 13, 1, 0},
+		     {1, EFFECT_START, 14, 1, 0},
+		     {2, EFFECT_START, 15, 1, 0}},
+	 .pids = {11, 12, 13, 14, 15},
+	 .on = {2, 2, 3, 1, 2}},
+	{.name = "count copies on a named node",
+	 .nodes = {{1, "h1", NODE_STATE_UP, ROLE_VOTER, 4},
+		   {2, "h2", NODE_STATE_UP, ROLE_VOTER, 0}},
+	 .cmd = SUBMIT(.placement = PLACE_NODE, .node = NAME("h1"), .count = 3),
+	 .ops = {XPROC(.pid = 1, .placement = PLACE_NODE, .node = 1, .attempt = 1,
+		       .submitted_ms = T),
+		 XPROC(.pid = 2, .placement = PLACE_NODE, .node = 1, .attempt = 1,
+		       .submitted_ms = T),
+		 XPROC(.pid = 3, .placement = PLACE_NODE, .node = 1, .attempt = 1,
+		       .submitted_ms = T),
+		 XNODE(1, "h1", NODE_STATE_UP, ROLE_VOTER, 7), XCOUNTER("pid", 3)},
+	 .effects = {{1, EFFECT_START, 1, 1, 0},
+		     {1, EFFECT_START, 2, 1, 0},
+		     {1, EFFECT_START, 3, 1, 0}},
+	 .pids = {1, 2, 3},
+	 .on = {1, 1, 1}},
+	{.name = "count 1 is one process",
+	 .nodes = {{1, "h1", NODE_STATE_UP, ROLE_VOTER, 0}},
+	 .cmd = SUBMIT(.placement = PLACE_ANY, .count = 1),
+	 .ops = {XPROC(.pid = 1, .node = 1, .attempt = 1, .submitted_ms = T),
+		 XNODE(1, "h1", NODE_STATE_UP, ROLE_VOTER, 1), XCOUNTER("pid", 1)},
+	 .effects = {{1, EFFECT_START, 1, 1, 0}},
+	 .pids = {1},
+	 .on = {1}},
+	{.name = "count with placement on all nodes: rejected, nothing changes",
+	 .nodes = {{1, "h1", NODE_STATE_UP, ROLE_VOTER, 0}},
+	 .cmd = SUBMIT(.placement = PLACE_ALL, .count = 2),
+	 .code = ERR_INVALID},
+	{.name = "count with no live node: rejected",
+	 .nodes = {{1, "h1", NODE_STATE_DOWN, ROLE_VOTER, 0}},
+	 .cmd = SUBMIT(.placement = PLACE_ANY, .count = 4),
+	 .code = ERR_BUSY},
+};
+
+START_TEST(test_proc_submit_count)
+{
+	RUN_ALL(place_count);
+}
+END_TEST
+
+/* The placement of one command of many copies is O(nodes) per copy and
+ * still exact at the limit: CMD_COUNT_MAX copies over 3 nodes end with
+ * loads that differ by at most one, in one delta. */
+START_TEST(test_proc_submit_count_max_spreads_evenly)
+{
+	struct fx_case t = {.name = "count max",
+			    .nodes = {{1, "h1", NODE_STATE_UP, ROLE_VOTER, 0},
+				      {2, "h2", NODE_STATE_UP, ROLE_VOTER, 0},
+				      {3, "h3", NODE_STATE_UP, ROLE_VOTER, 0}},
+			    .cmd = SUBMIT(.placement = PLACE_ANY, .count = CMD_COUNT_MAX)};
+	struct memview m;
+	struct outcome o;
+	struct buf a;
+	uint32_t per[4] = {0}, n = 0, i;
+	struct unpacker u;
+	uint64_t node;
+
+	buf_init(&a);
+	memview_init(&m, 100);
+	fx_setup(&m, &t);
+	argv_ref(&a, &t.cmd.u.submit.argv);
+	t.cmd.version = CMD_VERSION;
+	t.cmd.time_ms = T;
+	outcome_init(&o);
+	ck_assert_int_eq(memview_run(&m, &t.cmd, &o), 0);
+	ck_assert_int_eq(o.code, 0);
+	ck_assert_uint_eq(effects_count(&o.effects), CMD_COUNT_MAX);
+	ck_assert_int_eq(fx_result(&o, "nodes", &u), 0);
+	ck_assert_int_eq(unpack_array(&u, &n), 0);
+	ck_assert_uint_eq(n, CMD_COUNT_MAX);
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(unpack_uint(&u, &node), 0);
+		ck_assert_uint_ge(node, 1);
+		ck_assert_uint_le(node, 3);
+		per[node]++;
+		/* Round robin from equal loads: 1, 2, 3, 1, 2, 3, ... */
+		ck_assert_uint_eq(node, i % 3 + 1);
+	}
+	ck_assert_uint_eq(per[1], 3334);
+	ck_assert_uint_eq(per[2], 3333);
+	ck_assert_uint_eq(per[3], 3333);
+	ck_assert_uint_eq(m.n[TABLE_PROCS], CMD_COUNT_MAX);
+	outcome_release(&o);
+	memview_release(&m);
+	buf_release(&a);
+}
+END_TEST
+
 /* A retried submission with the same idempotency key gets the same pids and
  * changes nothing. */
 START_TEST(test_proc_submit_idempotent)
@@ -974,6 +1087,8 @@ Suite *proc_suite(void)
 	tcase_add_test(tc, test_proc_submit_any);
 	tcase_add_test(tc, test_proc_submit_node);
 	tcase_add_test(tc, test_proc_submit_all);
+	tcase_add_test(tc, test_proc_submit_count);
+	tcase_add_test(tc, test_proc_submit_count_max_spreads_evenly);
 	tcase_add_test(tc, test_proc_submit_idempotent);
 	tcase_add_test(tc, test_proc_started);
 	tcase_add_test(tc, test_proc_output);
