@@ -34,7 +34,7 @@
  *
  * Processes: the agent's executor runs what POST /v1/procs asks for. The
  * fuzzer must never run programs it made up, so scripts/fuzz links this
- * target with -Wl,--wrap=exec_start and __wrap_exec_start below replaces
+ * target with -Wl,--wrap=uv_spawn and __wrap_uv_spawn below replaces
  * every program with "/bin/sleep 1" in a fixed environment (the spawn, the
  * reports, restarts and kills stay real).
  *
@@ -74,20 +74,23 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int __real_exec_start(struct exec *x, const struct exec_spec *spec);
-int __wrap_exec_start(struct exec *x, const struct exec_spec *spec);
+int __real_uv_spawn(uv_loop_t *loop, uv_process_t *handle, const uv_process_options_t *options);
+int __wrap_uv_spawn(uv_loop_t *loop, uv_process_t *handle, const uv_process_options_t *options);
 
-/* Never the program of a fuzzed request: see the top of the file. */
-int __wrap_exec_start(struct exec *x, const struct exec_spec *spec)
+/* Never the program of a fuzzed request: see the top of the file. Every
+ * spawn of the process goes through here, whatever path of the executor
+ * asked for it. */
+int __wrap_uv_spawn(uv_loop_t *loop, uv_process_t *handle, const uv_process_options_t *options)
 {
-	static const char *const argv[] = {"/bin/sleep", "1", NULL};
-	static const char *const env[] = {"PATH=/usr/bin:/bin", NULL};
-	struct exec_spec safe = *spec;
+	static char *argv[] = {"/bin/sleep", "1", NULL};
+	static char *env[] = {"PATH=/usr/bin:/bin", NULL};
+	uv_process_options_t safe = *options;
 
-	safe.argv = argv;
+	safe.file = argv[0];
+	safe.args = argv;
 	safe.env = env;
 	safe.cwd = NULL;
-	return __real_exec_start(x, &safe);
+	return __real_uv_spawn(loop, handle, &safe);
 }
 
 /* One connection: a request and its answer. */
