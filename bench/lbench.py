@@ -159,14 +159,25 @@ def cmd_etcd_leader(*ports):
     print(poll(10, "an etcd leader", find))
 
 
+def put_retrying(conn, method, path, body, headers, what):
+    """One write; a 503 (no leader for the moment: an election) is retried
+    for up to 30 s, anything else but 200 ends the run."""
+    end = time.monotonic() + 30
+    while True:
+        conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        r.read()
+        if r.status == 200:
+            return
+        if r.status != 503 or time.monotonic() > end:
+            die("%s: HTTP %d" % (what, r.status))
+        time.sleep(0.1)
+
+
 def cmd_hist_init(port, n):
     conn = http.client.HTTPConnection(HOST, int(port), timeout=10)
     for i in range(int(n)):
-        conn.request("PUT", "/v1/files/h/%08x" % i, body=b"v" * 32)
-        r = conn.getresponse()
-        r.read()
-        if r.status != 200:
-            die("hist-init: HTTP %d" % r.status)
+        put_retrying(conn, "PUT", "/v1/files/h/%08x" % i, b"v" * 32, {}, "hist-init")
     conn.close()
 
 
@@ -194,13 +205,10 @@ def cmd_prefill(system, port, n):
         if system == "etcd":
             body = json.dumps({"key": base64.b64encode(k.encode()).decode(),
                                "value": base64.b64encode(value).decode()})
-            conn.request("POST", "/v3/kv/put", body=body, headers={"Content-Type": "application/json"})
+            put_retrying(conn, "POST", "/v3/kv/put", body, {"Content-Type": "application/json"},
+                         "prefill etcd " + k)
         else:
-            conn.request("PUT", "/v1/files/k/" + k, body=value)
-        r = conn.getresponse()
-        r.read()
-        if r.status != 200:
-            die("prefill %s %s: HTTP %d" % (system, k, r.status))
+            put_retrying(conn, "PUT", "/v1/files/k/" + k, value, {}, "prefill logos " + k)
     conn.close()
 
 
