@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include <raft.h>
+#include <uv.h>
 
 #include "common/buf.h"
 #include "common/error.h"
@@ -86,6 +87,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	struct sm *sm = c->cfg.sm;
 	struct raft_buffer *out;
 	struct buf b;
+	uint64_t t0;
 	int rv;
 
 	if (c->raft.configuration_uncommitted_index != 0 &&
@@ -95,6 +97,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	buf_init(&b);
 	if (consensus__flush(c) != 0) /* the snapshot must hold all that raft applied */
 		return RAFT_IOERR;
+	t0 = uv_hrtime();
 	rv = sm->snapshot(sm, &b);
 	if (rv != 0) {
 		logger_error(c->cfg.lg, "consensus: snapshot at applied=%llu: %s",
@@ -111,6 +114,11 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	if (b.len > 0)
 		memcpy(out->base, b.data, b.len);
 	buf_release(&b);
+	/* Taken on the loop, whole: its time is time the leader sends no
+	 * heartbeat (docs/PERFORMANCE.md), so it is logged. */
+	logger_info(c->cfg.lg, "consensus: snapshot at applied=%llu: %zu bytes in %.1f ms",
+		    (unsigned long long)raft_last_applied(&c->raft), out->len,
+		    (double)(uv_hrtime() - t0) / 1e6);
 	*bufs = out;
 	*n_bufs = 1;
 	return 0;
