@@ -115,6 +115,9 @@ end
 
 function response(status, headers, body)
 	answers = answers + 1
+	if status > 299 then
+		bad_status = status -- the last non-2xx status seen, for the report
+	end
 	if limit > 0 and answers >= limit then
 		wrk.thread:stop()
 	end
@@ -127,15 +130,20 @@ function done(summary, latency, requests)
 	local rps = summary.requests / secs
 	local p50 = latency:percentile(50) / 1000
 	local p99 = latency:percentile(99) / 1000
-	io.write(string.format("%s %s: %.0f requests/s, p50 %.3f ms, p99 %.3f ms, %d requests, %d errors (status %d)\n",
-		system, op, rps, p50, p99, summary.requests, errors, e.status))
+	local bad = 0
+	for _, t in ipairs(threads) do
+		bad = t:get("bad_status") or bad
+	end
+	io.write(string.format("%s %s: %.0f requests/s, p50 %.3f ms, p99 %.3f ms, %d requests, %d errors (status %d, last non-2xx %d)\n",
+		system, op, rps, p50, p99, summary.requests, errors, e.status, bad))
 	local out = os.getenv("BENCH_OUT")
 	if out and out ~= "" then
 		local f = assert(io.open(out, "a"))
 		f:write(string.format('{"kind":"wrk","label":"%s","system":"%s","op":"%s","requests":%d,' ..
-			'"seconds":%.3f,"rps":%.1f,"p50_ms":%.3f,"p99_ms":%.3f,"errors":%d,"status_errors":%d}\n',
+			'"seconds":%.3f,"rps":%.1f,"p50_ms":%.3f,"p99_ms":%.3f,"errors":%d,"status_errors":%d,' ..
+			'"bad_status":%d}\n',
 			os.getenv("BENCH_LABEL") or "", system, op, summary.requests, secs, rps, p50, p99,
-			errors, e.status))
+			errors, e.status, bad))
 		f:close()
 	end
 end

@@ -413,6 +413,13 @@ def cmd_report(jsonl, machine):
     w("| test | logos req/s | etcd req/s | ratio | logos p50 ms | etcd p50 ms | p50 ratio | "
       "logos p99 ms | etcd p99 ms | errors (logos/etcd) |")
     w("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    def errs(r):
+        if not r:
+            return "–"
+        if r["errors"] and r.get("bad_status"):
+            return "%d (HTTP %d)" % (r["errors"], r["bad_status"])
+        return str(r["errors"])
+
     for lab in labels:
         lg, ed = by.get((lab, "logos")), by.get((lab, "etcd"))
         g = lambda r, k: r[k] if r else None
@@ -420,7 +427,7 @@ def cmd_report(jsonl, machine):
             lab, fmt(g(lg, "rps")), fmt(g(ed, "rps")), ratio(g(lg, "rps"), g(ed, "rps")),
             fmt(g(lg, "p50_ms")), fmt(g(ed, "p50_ms")), ratio(g(lg, "p50_ms"), g(ed, "p50_ms")),
             fmt(g(lg, "p99_ms")), fmt(g(ed, "p99_ms")),
-            g(lg, "errors") if lg else "–", g(ed, "errors") if ed else "–"))
+            errs(lg), errs(ed)))
     w("")
 
     w("## Processes\n")

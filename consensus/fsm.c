@@ -148,8 +148,9 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 		return RAFT_CORRUPT;
 	}
 	raft_free(buf->base);
-	logger_info(c->cfg.lg, "consensus: restored snapshot applied=%llu",
-		    (unsigned long long)sm->applied_index(sm));
+	logger_info(c->cfg.lg, "consensus: restored snapshot applied=%llu (%s)",
+		    (unsigned long long)sm->applied_index(sm),
+		    c->started ? "installed from the leader" : "loaded at start");
 	return 0;
 }
 
