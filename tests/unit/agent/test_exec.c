@@ -841,19 +841,15 @@ static void crashing_agent(int fd)
 	_exit(0);
 }
 
-START_TEST(test_exec_journal_kills_orphans_after_a_crash)
+/* A fresh world whose journal an agent (a child process, forked before this
+ * process has any loop: reliability.md U4) left behind when it died with
+ * attempt 7/1 running; returns that attempt's OS pid, still alive. */
+static uint64_t crash_an_agent(void)
 {
-	const char *argv[] = {"/bin/sleep", "30", NULL};
-	struct exec_spec spec = {7, 1, argv, default_env, NULL, 0};
-	struct exec_orphan *orphans;
 	uint64_t os_pid = 0;
-	size_t norphans;
 	int fds[2], status;
-	bool killed;
-	long gone;
 	pid_t child;
 
-	/* Fork before this process has any loop (reliability.md U4). */
 	memset(&t, 0, sizeof t);
 	logger_init(&t.lg, LOG_LEVEL_OFF);
 	snprintf(t.dir, sizeof t.dir, "/tmp/logos-exec-XXXXXX");
@@ -872,15 +868,35 @@ START_TEST(test_exec_journal_kills_orphans_after_a_crash)
 	ck_assert_int_eq(waitpid(child, &status, 0), child);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	ck_assert_int_eq(proc_state((long)os_pid, NULL), 'S'); /* survived the crash */
+	return os_pid;
+}
+
+/* Opens the executor on that journal: the orphan `os_pid` must be gone
+ * within 5 s (killed by exec_init); its orphan records are returned. */
+static void open_and_expect_orphan_killed(uint64_t os_pid, struct exec_orphan **orphans,
+					  size_t *norphans)
+{
+	long gone = (long)os_pid;
+	bool killed;
 
 	ck_assert_int_eq(uv_loop_init(&t.loop), 0);
 	uv_timer_init(&t.loop, &t.tick);
-	world_open_exec(&orphans, &norphans);
-	gone = (long)os_pid;
+	world_open_exec(orphans, norphans);
 	killed = run_until(os_process_gone, &gone, 5000);
 	if (!killed)
 		kill((pid_t)os_pid, SIGKILL); /* leave nothing behind, then fail */
 	ck_assert_msg(killed, "orphan %ld still alive", gone);
+}
+
+START_TEST(test_exec_journal_kills_orphans_after_a_crash)
+{
+	const char *argv[] = {"/bin/sleep", "30", NULL};
+	struct exec_spec spec = {7, 1, argv, default_env, NULL, 0};
+	struct exec_orphan *orphans;
+	uint64_t os_pid = crash_an_agent();
+	size_t norphans;
+
+	open_and_expect_orphan_killed(os_pid, &orphans, &norphans);
 	ck_assert_uint_eq(norphans, 1);
 	ck_assert_uint_eq(orphans[0].pid, 7);
 	ck_assert_uint_eq(orphans[0].attempt, 1);
@@ -900,46 +916,18 @@ END_TEST
 START_TEST(test_exec_journal_kills_orphans_without_their_r_record)
 {
 	struct exec_orphan *orphans;
-	uint64_t os_pid = 0;
+	uint64_t os_pid = crash_an_agent();
 	size_t norphans;
-	int fds[2], status, fd;
-	bool killed;
-	long gone;
-	pid_t child;
+	int fd;
 	char line[] = "S 7 1\n";
 
-	memset(&t, 0, sizeof t);
-	logger_init(&t.lg, LOG_LEVEL_OFF);
-	snprintf(t.dir, sizeof t.dir, "/tmp/logos-exec-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(t.dir));
-	snprintf(t.journal, sizeof t.journal, "%s/exec.journal", t.dir);
-	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
-	child = fork();
-	ck_assert_int_ge(child, 0);
-	if (child == 0) {
-		close(fds[0]);
-		crashing_agent(fds[1]);
-	}
-	close(fds[1]);
-	ck_assert_int_eq(read(fds[0], &os_pid, sizeof os_pid), sizeof os_pid);
-	close(fds[0]);
-	ck_assert_int_eq(waitpid(child, &status, 0), child);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	ck_assert_int_eq(proc_state((long)os_pid, NULL), 'S');
 	/* The journal as a crash before the R record leaves it. */
 	fd = open(t.journal, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, line, strlen(line)), (ssize_t)strlen(line));
 	close(fd);
 
-	ck_assert_int_eq(uv_loop_init(&t.loop), 0);
-	uv_timer_init(&t.loop, &t.tick);
-	world_open_exec(&orphans, &norphans);
-	gone = (long)os_pid;
-	killed = run_until(os_process_gone, &gone, 5000);
-	if (!killed)
-		kill((pid_t)os_pid, SIGKILL);
-	ck_assert_msg(killed, "orphan %ld without an R record still alive", gone);
+	open_and_expect_orphan_killed(os_pid, &orphans, &norphans);
 	ck_assert_uint_eq(norphans, 1);
 	ck_assert_uint_eq(orphans[0].pid, 7);
 	ck_assert_uint_eq(orphans[0].os_pid, 0);
