@@ -84,6 +84,8 @@ check_agent_SOURCES = \
 	tests/unit/agent/suites.h \
 	tests/unit/agent/test_api.c \
 	tests/unit/agent/test_exec.c \
+	tests/lib/net.c \
+	tests/lib/net.h \
 	tests/unit/agent/test_http_parse.c
 check_agent_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(UV_CFLAGS) $(RAFT_CFLAGS) $(LMDB_CFLAGS) \
 	$(MSGPACK_CFLAGS) $(SODIUM_CFLAGS) $(H2O_CFLAGS) $(JANSSON_CFLAGS)

@@ -66,6 +66,7 @@
 #include "agent/options.h"
 #include "common/buf.h"
 #include "services/command.h"
+#include "tests/lib/net.h"
 
 #define REQUEST_MS  100
 #define READY_MS    30000
@@ -125,18 +126,8 @@ static void fail(const char *what)
 
 static void free_address(char *out, size_t size)
 {
-	struct sockaddr_in sa;
-	socklen_t len = sizeof sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+	if (test_free_address(out, size) != 0)
 		fail("cannot reserve a port");
-	close(fd);
-	snprintf(out, size, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
 }
 
 static void client_close_cb(uv_handle_t *h)

@@ -53,6 +53,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "consensus/transport.h"
+#include "tests/lib/net.h"
 
 /* The handshake of consensus/transport.h. */
 #define MAGIC     "LGS1"
@@ -144,18 +145,8 @@ static void mac_accept(const uint8_t *nonce_c, const uint8_t *nonce_a, uint8_t *
 /* A free port on 127.0.0.1, as "127.0.0.1:PORT". */
 static void free_address(char *out, size_t size)
 {
-	struct sockaddr_in sa;
-	socklen_t len = sizeof sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+	if (test_free_address(out, size) != 0)
 		fail("cannot reserve a port");
-	close(fd);
-	snprintf(out, size, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
 }
 
 static void free_stream_cb(uv_handle_t *h)

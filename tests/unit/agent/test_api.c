@@ -24,6 +24,7 @@
 #include "agent/agent.h"
 #include "agent/options.h"
 #include "common/buf.h"
+#include "tests/lib/net.h"
 #include "tests/unit/agent/suites.h"
 
 /* The world of one test (Check runs each test in its own process). */
@@ -42,18 +43,7 @@ static struct {
 
 static void free_address(char *out, size_t size)
 {
-	struct sockaddr_in sa;
-	socklen_t len = sizeof sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	ck_assert_int_ge(fd, 0);
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	close(fd);
-	snprintf(out, size, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+	ck_assert_int_eq(test_free_address(out, size), 0);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
