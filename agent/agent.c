@@ -141,6 +141,20 @@ static int wrapped_snapshot(struct sm *sm, struct buf *out)
 	return a->sm.snapshot(&a->sm, out);
 }
 
+static int wrapped_snapshot_begin(struct sm *sm, struct sm_snapshot **snap)
+{
+	struct agent *a = sm->data;
+
+	return a->sm.snapshot_begin(&a->sm, snap);
+}
+
+static void wrapped_snapshot_end(struct sm *sm, struct sm_snapshot *snap)
+{
+	struct agent *a = sm->data;
+
+	a->sm.snapshot_end(&a->sm, snap);
+}
+
 static int wrapped_restore(struct sm *sm, const void *buf, size_t len)
 {
 	struct agent *a = sm->data;
@@ -520,6 +534,10 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 	m->wrapped.apply_deferred = wrapped_apply_deferred;
 	m->wrapped.flush = wrapped_flush;
 	m->wrapped.snapshot = wrapped_snapshot;
+	m->wrapped.snapshot_begin = wrapped_snapshot_begin;
+	m->wrapped.snapshot_write = a->sm.snapshot_write; /* the handle is all it needs */
+	m->wrapped.snapshot_errmsg = a->sm.snapshot_errmsg;
+	m->wrapped.snapshot_end = wrapped_snapshot_end;
 	m->wrapped.restore = wrapped_restore;
 	m->wrapped.applied_index = wrapped_applied;
 	m->wrapped.errmsg = wrapped_errmsg;

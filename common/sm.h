@@ -4,7 +4,7 @@
  * statestore implements it. Keeping this the only meeting point is what lets
  * statestore never include raft.h and consensus know nothing of services.
  *
- * All calls are made from one thread (the agent's loop).
+ * All calls are made from one thread (the agent's loop), but snapshot_write.
  */
 #ifndef LOGOS_COMMON_SM_H
 #define LOGOS_COMMON_SM_H
@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+
+struct sm_snapshot; /* the implementation's handle of a snapshot in parts */
 
 struct sm {
 	void *data; /* The implementation's own state. */
@@ -52,6 +54,21 @@ struct sm {
 	/* Serialises the whole state into `out` (appended). 0 or an error.
 	 * Entries of an open group are committed first. */
 	int (*snapshot)(struct sm *sm, struct buf *out);
+
+	/*
+	 * The same snapshot in parts, so that the serialisation can run on
+	 * another thread while this one goes on applying (optional: all NULL
+	 * when the implementation has none). snapshot_begin fixes the state as
+	 * of now (entries of an open group are committed first) in a handle;
+	 * snapshot_write appends its serialisation to `out` on any one thread,
+	 * concurrently with every other call, and touches nothing but the
+	 * handle (its message: snapshot_errmsg); snapshot_end releases the
+	 * handle on the calling thread, written or not. One at a time.
+	 */
+	int (*snapshot_begin)(struct sm *sm, struct sm_snapshot **snap);
+	int (*snapshot_write)(struct sm_snapshot *snap, struct buf *out);
+	const char *(*snapshot_errmsg)(struct sm_snapshot *snap);
+	void (*snapshot_end)(struct sm *sm, struct sm_snapshot *snap);
 
 	/*
 	 * Replaces the whole state with the snapshot in `buf` atomically: on any

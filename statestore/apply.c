@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "statestore/apply.h"
+#include "statestore/internal.h"
 
 /* Where the effects and counts of one entry of the open group begin. */
 struct mark {
@@ -397,6 +398,15 @@ static int sm_snapshot(struct sm *sm, struct buf *out)
 	return rv != 0 ? rv : store_snapshot(a->store, out);
 }
 
+static int sm_snapshot_begin(struct sm *sm, struct sm_snapshot **snap)
+{
+	struct applier *a = sm->data;
+	int rv;
+
+	rv = applier_flush(a);
+	return rv != 0 ? rv : store_snapshot_begin(a->store, (struct store_snapshot **)snap);
+}
+
 static int sm_restore(struct sm *sm, const void *buf, size_t len)
 {
 	struct applier *a = sm->data;
@@ -436,6 +446,10 @@ void applier_init(struct applier *a, struct store *s, struct sm *sm, applier_eff
 	sm->apply_deferred = sm_apply_deferred;
 	sm->flush = sm_flush;
 	sm->snapshot = sm_snapshot;
+	sm->snapshot_begin = sm_snapshot_begin;
+	sm->snapshot_write = store__sm_snapshot_write;
+	sm->snapshot_errmsg = store__sm_snapshot_errmsg;
+	sm->snapshot_end = store__sm_snapshot_end;
 	sm->restore = sm_restore;
 	sm->applied_index = sm_applied_index;
 	sm->errmsg = sm_errmsg;

@@ -64,4 +64,10 @@ int store__txn_fail(struct store_txn *t, int rc, const char *op);
 /* Grows the map (no transaction may be open). ERR_FULL at the maximum. */
 int store__grow(struct store *s);
 
+/* The parts of a snapshot of common/sm.h over the store's handle (sm.c),
+ * shared by the store's adapter and the applier's. */
+int store__sm_snapshot_write(struct sm_snapshot *snap, struct buf *out);
+const char *store__sm_snapshot_errmsg(struct sm_snapshot *snap);
+void store__sm_snapshot_end(struct sm *sm, struct sm_snapshot *snap);
+
 #endif /* LOGOS_STATESTORE_INTERNAL_H */

@@ -44,6 +44,28 @@ static int sm_snapshot(struct sm *sm, struct buf *out)
 	return store_snapshot(sm->data, out);
 }
 
+/* struct sm_snapshot is the store's handle under an opaque name. */
+static int sm_snapshot_begin(struct sm *sm, struct sm_snapshot **snap)
+{
+	return store_snapshot_begin(sm->data, (struct store_snapshot **)snap);
+}
+
+int store__sm_snapshot_write(struct sm_snapshot *snap, struct buf *out)
+{
+	return store_snapshot_write((struct store_snapshot *)snap, out);
+}
+
+const char *store__sm_snapshot_errmsg(struct sm_snapshot *snap)
+{
+	return store_snapshot_errmsg((struct store_snapshot *)snap);
+}
+
+void store__sm_snapshot_end(struct sm *sm, struct sm_snapshot *snap)
+{
+	(void)sm;
+	store_snapshot_end((struct store_snapshot *)snap);
+}
+
 static int sm_restore(struct sm *sm, const void *buf, size_t len)
 {
 	return store_restore(sm->data, buf, len);
@@ -70,6 +92,10 @@ void store_sm_init(struct store *s, struct sm *sm, store_entry_fn fn, void *arg)
 	sm->apply_deferred = sm_apply_deferred;
 	sm->flush = sm_flush;
 	sm->snapshot = sm_snapshot;
+	sm->snapshot_begin = sm_snapshot_begin;
+	sm->snapshot_write = store__sm_snapshot_write;
+	sm->snapshot_errmsg = store__sm_snapshot_errmsg;
+	sm->snapshot_end = store__sm_snapshot_end;
 	sm->restore = sm_restore;
 	sm->applied_index = sm_applied_index;
 	sm->errmsg = sm_errmsg;

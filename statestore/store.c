@@ -249,6 +249,8 @@ int store_open(struct store *s, const char *path, const struct store_options *op
 	int rc;
 
 	memset(s, 0, sizeof *s);
+	pthread_mutex_init(&s->snap_mu, NULL);
+	pthread_cond_init(&s->snap_cv, NULL);
 	s->map_size = opts != NULL && opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
 	s->map_size_max =
 		opts != NULL && opts->map_size_max ? opts->map_size_max : DEFAULT_MAP_SIZE_MAX;
@@ -298,6 +300,8 @@ void store_close(struct store *s)
 		mdb_env_close(s->env);
 	s->env = NULL;
 	buf_release(&s->scratch);
+	pthread_cond_destroy(&s->snap_cv);
+	pthread_mutex_destroy(&s->snap_mu);
 }
 
 uint64_t store_applied_index(const struct store *s)
@@ -324,7 +328,12 @@ int store__grow(struct store *s)
 		return err_set(s->errmsg, sizeof s->errmsg, ERR_FULL,
 			       "store map is full at its maximum of %zu bytes", s->map_size_max);
 	next = s->map_size > s->map_size_max / 2 ? s->map_size_max : s->map_size * 2;
+	/* Not under a snapshot being written on another thread: wait for it. */
+	pthread_mutex_lock(&s->snap_mu);
+	while (s->snap_reading)
+		pthread_cond_wait(&s->snap_cv, &s->snap_mu);
 	rc = mdb_env_set_mapsize(s->env, next);
+	pthread_mutex_unlock(&s->snap_mu);
 	if (rc != 0)
 		return store__lmdb_error(s, rc, "grow map");
 	s->map_size = next;

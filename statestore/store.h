@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include <lmdb.h>
+#include <pthread.h>
 
 #include "common/buf.h"
 #include "common/hash.h"
@@ -103,6 +104,15 @@ struct store {
 		struct buf entries;
 		unsigned n;
 	} group;
+	/*
+	 * A snapshot being written on another thread (store_snapshot_begin):
+	 * while `snap_reading`, a growth of the map waits on snap_cv (LMDB
+	 * cannot remap under a reader). Guarded by snap_mu.
+	 */
+	pthread_mutex_t snap_mu;
+	pthread_cond_t snap_cv;
+	bool snap_reading;
+	bool snap_open; /* a handle is out (loop thread only) */
 	/* The state-machine adapter (statestore/sm.c). */
 	store_entry_fn entry_fn;
 	void *entry_arg;
@@ -280,11 +290,33 @@ int store_digest_at(struct store_txn *t, uint64_t at, struct hash128 *d);
 int store_snapshot(struct store *s, struct buf *out);
 
 /*
+ * The same snapshot in three parts, so that the serialisation can run on
+ * another thread while the store goes on applying on its own
+ * (consensus/snapshot.c). store_snapshot_begin fixes the state as of now (a
+ * group still open is committed first; a read transaction holds that state).
+ * store_snapshot_write appends it to `out`; it may run on any one thread,
+ * concurrently with every other call on the store, and touches nothing but
+ * the handle (its errors: store_snapshot_errmsg). store_snapshot_end releases
+ * the handle, written or not, on the store's thread. One handle at a time
+ * (ERR_BUSY). While one is out and not yet written, a growth of the map waits
+ * for the write to end (LMDB cannot remap the file under a reader).
+ */
+struct store_snapshot;
+int store_snapshot_begin(struct store *s, struct store_snapshot **snap);
+int store_snapshot_write(struct store_snapshot *snap, struct buf *out);
+const char *store_snapshot_errmsg(const struct store_snapshot *snap);
+/* The applied index the snapshot holds. */
+uint64_t store_snapshot_index(const struct store_snapshot *snap);
+void store_snapshot_end(struct store_snapshot *snap);
+
+/*
  * Replaces the whole store with a snapshot, atomically: the snapshot is fully
  * validated (structure, hash, digest of its rows) and loaded in one
  * transaction; on any error the store is unchanged. A group still open is
- * committed first. Errors: ERR_CORRUPT (with what is wrong), ERR_UNSUPPORTED,
- * ERR_FULL, ERR_IO.
+ * committed first. A snapshot of a state the store has already applied (its
+ * index at or below the applied index, with the store's digest at that index)
+ * changes nothing: raft hands its last snapshot over at every start.
+ * Errors: ERR_CORRUPT (with what is wrong), ERR_UNSUPPORTED, ERR_FULL, ERR_IO.
  */
 int store_restore(struct store *s, const void *buf, size_t len);
 

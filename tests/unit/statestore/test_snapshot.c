@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -425,9 +426,10 @@ START_TEST(test_snapshot_flipped_bytes_are_rejected)
 		}
 	}
 	assert_image(&fb.s, &im, true, "after all flips");
-	/* The intact snapshot still restores. */
+	/* The intact snapshot is accepted; fb applied past it on the same log,
+	 * so it keeps its state (test_snapshot_restore_of_a_state_passed). */
 	assert_ok(&fb.s, store_restore(&fb.s, snap.data, snap.len));
-	ck_assert_uint_eq(store_applied_index(&fb.s), 4);
+	ck_assert_uint_eq(store_applied_index(&fb.s), 5);
 	free(bad);
 	buf_release(&im.snap);
 	buf_release(&snap);
@@ -674,6 +676,43 @@ static void tamper_digest_index(uint8_t *p, size_t *len)
 	be64_put(p + off + 8, 1000);
 }
 
+/*
+ * raft hands its last snapshot over at every start, to a store that has
+ * usually applied past it on the same log: nothing is replaced (no commit),
+ * and the entries after it are then skipped. A store whose digest at that
+ * index differs (another history, or one that lost its last transactions) is
+ * replaced.
+ */
+START_TEST(test_snapshot_restore_of_a_state_passed)
+{
+	struct buf snap, out;
+	uint64_t commits;
+
+	buf_init(&out);
+	small_store(&fa.s);
+	buf_init(&snap);
+	take_snapshot(&fa.s, &snap);
+	assert_ok(&fa.s, apply_put(&fa.s, 5, STORE_NODES, K("mine"), K("a")));
+	commits = fa.s.commits;
+	assert_ok(&fa.s, store_restore(&fa.s, snap.data, snap.len));
+	ck_assert_uint_eq(store_applied_index(&fa.s), 5);
+	ck_assert_uint_eq(fa.s.commits, commits);
+	assert_ok(&fa.s, apply_put(&fa.s, 5, STORE_NODES, K("mine"), K("z"))); /* skipped */
+	ck_assert_int_eq(read_get(&fa.s, STORE_NODES, K("mine"), STORE_AT_LATEST, &out), 0);
+	ck_assert_str_eq((char *)out.data, "a");
+
+	/* Another history up to the same index: replaced. */
+	assert_ok(&fb.s, apply_put(&fb.s, 1, STORE_NODES, K("other"), K("b")));
+	assert_ok(&fb.s, apply_put(&fb.s, 6, STORE_NODES, K("mine"), K("b")));
+	assert_ok(&fb.s, store_restore(&fb.s, snap.data, snap.len));
+	ck_assert_uint_eq(store_applied_index(&fb.s), 4);
+	ck_assert_int_eq(read_get(&fb.s, STORE_NODES, K("other"), STORE_AT_LATEST, &out),
+			 ERR_NOTFOUND);
+	buf_release(&out);
+	buf_release(&snap);
+}
+END_TEST
+
 START_TEST(test_snapshot_tampered_behind_valid_checksum_is_rejected)
 {
 	struct buf snap;
@@ -729,6 +768,84 @@ static void big_store(struct store *s)
 		assert_ok(s, apply_ops(s, index, ops, 128));
 	}
 }
+
+/* A snapshot written on another thread (as consensus/snapshot.c does). */
+struct writer {
+	pthread_t thread;
+	struct store_snapshot *snap;
+	struct buf out;
+	int rc;
+};
+
+static void *writer_run(void *arg)
+{
+	struct writer *w = arg;
+
+	w->rc = store_snapshot_write(w->snap, &w->out);
+	return NULL;
+}
+
+static void writer_start(struct writer *w, struct store *s)
+{
+	buf_init(&w->out);
+	assert_ok(s, store_snapshot_begin(s, &w->snap));
+	ck_assert_int_eq(pthread_create(&w->thread, NULL, writer_run, w), 0);
+}
+
+static void writer_join(struct writer *w)
+{
+	ck_assert_int_eq(pthread_join(w->thread, NULL), 0);
+	ck_assert_msg(w->rc == 0, "%s", store_snapshot_errmsg(w->snap));
+	store_snapshot_end(w->snap);
+}
+
+/*
+ * A snapshot in parts holds the state of its begin, while the store goes on
+ * applying on its own thread, even when that grows the map under the writer
+ * (the growth waits for the read to end); one at a time.
+ */
+START_TEST(test_snapshot_in_parts_holds_the_state_of_its_begin)
+{
+	struct store_options small = {.map_size = 256 << 10, .map_size_max = (size_t)1 << 30};
+	struct store_snapshot *second;
+	struct writer w;
+	struct hash128 at4;
+	int index;
+
+	fixture_close(&fa);
+	fixture_open(&fa, &small);
+	small_store(&fa.s);
+	writer_start(&w, &fa.s);
+	ck_assert_int_eq(store_snapshot_begin(&fa.s, &second), ERR_BUSY);
+	/* Writes of 2 KiB values in 60 indexes: past the 256 KiB map. */
+	for (index = 5; index < 65; index++) {
+		static uint8_t val[2048];
+		char key[16];
+
+		memset(val, index, sizeof val);
+		snprintf(key, sizeof key, "f/%d", index);
+		assert_ok(&fa.s, apply_put(&fa.s, (uint64_t)index, STORE_FILES, key, strlen(key),
+					   val, sizeof val));
+	}
+	writer_join(&w);
+	ck_assert_uint_gt(fa.s.grows, 0);
+	ck_assert_uint_eq(store_applied_index(&fa.s), 64);
+
+	assert_ok(&fb.s, store_restore(&fb.s, w.out.data, w.out.len));
+	ck_assert_uint_eq(store_applied_index(&fb.s), 4);
+	ck_assert_int_eq(read_digest(&fa.s, 4, &at4), 0);
+	ck_assert(digest_equal(store_digest(&fb.s), at4));
+	buf_release(&w.out);
+
+	/* The next one may begin, and holds index 64. */
+	writer_start(&w, &fa.s);
+	writer_join(&w);
+	assert_ok(&fb.s, store_restore(&fb.s, w.out.data, w.out.len));
+	ck_assert_uint_eq(store_applied_index(&fb.s), 64);
+	ck_assert(digest_equal(store_digest(&fb.s), store_digest(&fa.s)));
+	buf_release(&w.out);
+}
+END_TEST
 
 START_TEST(test_snapshot_restore_grows_small_map)
 {
@@ -909,6 +1026,8 @@ Suite *snapshot_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_snapshot_round_trip_then_same_future);
 	tcase_add_test(tc, test_snapshot_restore_replaces_non_empty_store);
+	tcase_add_test(tc, test_snapshot_restore_of_a_state_passed);
+	tcase_add_test(tc, test_snapshot_in_parts_holds_the_state_of_its_begin);
 	tcase_add_test(tc, test_snapshot_flipped_bytes_are_rejected);
 	tcase_add_test(tc, test_snapshot_truncated_is_rejected);
 	tcase_add_test(tc, test_snapshot_large_damaged_samples_are_rejected);
