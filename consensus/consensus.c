@@ -198,6 +198,7 @@ int consensus_init(struct consensus *c, uv_loop_t *loop, const struct consensus_
 	/* reliability.md R13: a damaged log must stop the node, not be moved
 	 * aside silently. */
 	raft_uv_set_auto_recovery(&c->io, false);
+	consensus__snapshot_init(c);
 
 	consensus__fsm_init(c);
 	rv = raft_init(&c->raft, &c->io, &c->fsm, cfg->id, c->raft_addr);
@@ -773,7 +774,7 @@ void consensus_servers(struct consensus *c,
 
 /* One step of the close chain done: raft (and raft_uv), or the group's check
  * handle; the user's callback fires after both. */
-static void close_step(struct consensus *c)
+void consensus__close_step(struct consensus *c)
 {
 	void (*cb)(struct consensus *) = c->close_cb;
 
@@ -790,12 +791,12 @@ static void on_raft_closed(struct raft *r)
 	struct consensus *c = (struct consensus *)((char *)r - offsetof(struct consensus, raft));
 
 	raft_uv_close(&c->io);
-	close_step(c);
+	consensus__close_step(c);
 }
 
 static void on_group_check_closed(uv_handle_t *h)
 {
-	close_step(h->data);
+	consensus__close_step(h->data);
 }
 
 void consensus_close(struct consensus *c, void (*cb)(struct consensus *c))
@@ -809,7 +810,10 @@ void consensus_close(struct consensus *c, void (*cb)(struct consensus *c))
 		return;
 	}
 	c->close_cb = cb;
-	c->close_pending = 2;
+	/* raft, the check handle, and a snapshot being serialised: raft does
+	 * not wait for it (its put is ours until then). */
+	c->close_pending = consensus__snapshot_working(c) ? 3 : 2;
+	consensus__snapshot_close(c);
 	/* Entries applied in this loop turn are committed before raft stops. */
 	consensus__group_close(c, on_group_check_closed);
 	c->closing = true;

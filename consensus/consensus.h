@@ -94,7 +94,20 @@ struct consensus {
 	unsigned group_entries; /* entries in the open group */
 	size_t group_bytes;
 	uint64_t group_commits; /* groups committed (tests, metrics) */
-	unsigned close_pending; /* close steps left: raft, the check handle */
+	/* Snapshots off the loop (consensus/snapshot.c): the one being taken,
+	 * raft_uv's snapshot_put and start (ours wrap them), raft's receive
+	 * callback, and an InstallSnapshot held while ours is written. */
+	struct consensus_snapshot *snap;
+	int (*uv_snapshot_put)(struct raft_io *io, unsigned trailing,
+			       struct raft_io_snapshot_put *req,
+			       const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
+	int (*uv_start)(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+			raft_io_recv_cb recv);
+	raft_io_recv_cb raft_recv;
+	struct raft_message held;
+	char held_addr[64];
+	bool holding;
+	unsigned close_pending; /* close steps left: raft, the check handle, a snapshot */
 	bool inited;
 	bool started;
 	bool closing;

@@ -1,8 +1,8 @@
 /*
- * The raft FSM adapter (struct raft_fsm, version 1) over a `struct sm`
+ * The raft FSM adapter (struct raft_fsm, version 2) over a `struct sm`
  * (common/sm.h): apply passes each command entry with its log index, snapshot
- * copies the state machine's serialisation into one raft_malloc'd buffer, and
- * restore replaces the state with a snapshot.
+ * hands raft the state machine's serialisation (consensus/snapshot.c takes it
+ * off the loop), and restore replaces the state with a snapshot.
  *
  * The index: libraft (legacy.c, legacyApply) applies committed entries in
  * order and advances last_applied for every entry, commands, barriers and
@@ -65,8 +65,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	return 0;
 }
 
-/* raft owns what we return (fsm version 1): the array and each base are
- * raft_free'd once the snapshot is written.
+/*
+ * The snapshot itself is taken by consensus/snapshot.c (off the loop).
  *
  * Refused (RAFT_BUSY: raft skips this snapshot and tries again after a later
  * entry) while a configuration entry raft already applied is not yet
@@ -84,56 +84,11 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
 	struct consensus *c = fsm->data;
-	struct sm *sm = c->cfg.sm;
-	struct raft_buffer *out;
-	struct buf b;
-	uint64_t t0;
-	int rv;
 
 	if (c->raft.configuration_uncommitted_index != 0 &&
 	    c->raft.configuration_uncommitted_index <= raft_last_applied(&c->raft))
 		return RAFT_BUSY;
-
-	buf_init(&b);
-	if (consensus__flush(c) != 0) /* the snapshot must hold all that raft applied */
-		return RAFT_IOERR;
-	t0 = uv_hrtime();
-	rv = sm->snapshot(sm, &b);
-	if (rv != 0) {
-		logger_error(c->cfg.lg, "consensus: snapshot at applied=%llu: %s",
-			     (unsigned long long)raft_last_applied(&c->raft), sm->errmsg(sm));
-		goto err_after_buf;
-	}
-	out = raft_malloc(sizeof *out);
-	if (out == NULL)
-		goto err_after_buf;
-	/* The serialisation is handed to raft as it is, not copied: at hundreds
-	 * of MB a copy doubles the memory and the time on the loop. raft frees it
-	 * with raft_free, which is free() as long as no other heap is installed
-	 * with raft_heap_set (logos installs none). */
-	if (b.len > 0) {
-		out->base = buf_steal(&b, &out->len);
-	} else {
-		out->len = 0;
-		out->base = raft_malloc(1);
-		if (out->base == NULL)
-			goto err_after_out;
-		buf_release(&b);
-	}
-	/* Taken on the loop, whole: its time is time the leader sends no
-	 * heartbeat (docs/PERFORMANCE.md), so it is logged. */
-	logger_info(c->cfg.lg, "consensus: snapshot at applied=%llu: %zu bytes in %.1f ms",
-		    (unsigned long long)raft_last_applied(&c->raft), out->len,
-		    (double)(uv_hrtime() - t0) / 1e6);
-	*bufs = out;
-	*n_bufs = 1;
-	return 0;
-
-err_after_out:
-	raft_free(out);
-err_after_buf:
-	buf_release(&b);
-	return RAFT_NOMEM;
+	return consensus__fsm_snapshot(fsm, bufs, n_bufs);
 }
 
 /* raft's contract (legacy.c, raft_start and snapshot install): on success the
@@ -163,9 +118,10 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 void consensus__fsm_init(struct consensus *c)
 {
 	memset(&c->fsm, 0, sizeof c->fsm);
-	c->fsm.version = 1;
+	c->fsm.version = 2; /* with snapshot_finalize: the snapshot's buffers stay ours */
 	c->fsm.data = c;
 	c->fsm.apply = fsm_apply;
 	c->fsm.snapshot = fsm_snapshot;
 	c->fsm.restore = fsm_restore;
+	c->fsm.snapshot_finalize = consensus__fsm_snapshot_finalize;
 }

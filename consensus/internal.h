@@ -7,7 +7,7 @@
 
 #include "consensus/consensus.h"
 
-/* Fills c->fsm (version 1) to drive c->cfg.sm. */
+/* Fills c->fsm (version 2) to drive c->cfg.sm. */
 void consensus__fsm_init(struct consensus *c);
 
 /* Logs a failure of the state machine at `index` and tells the agent through
@@ -29,6 +29,20 @@ int consensus__group_apply(struct consensus *c, uint64_t index, const void *buf,
 int consensus__flush(struct consensus *c);
 /* Commits the open group and closes the check handle; cb fires once closed. */
 void consensus__group_close(struct consensus *c, uv_close_cb cb);
+
+/* Snapshots (consensus/snapshot.c): the FSM's snapshot and finalize (version
+ * 2), serialised off the loop when the state machine can. */
+int consensus__fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs);
+int consensus__fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+				     unsigned *n_bufs);
+/* Wraps c->io's snapshot_put and start (after raft_uv_init). */
+void consensus__snapshot_init(struct consensus *c);
+/* Whether a serialisation is queued or running (closing waits for it). */
+bool consensus__snapshot_working(const struct consensus *c);
+/* Cancels a serialisation not yet started and drops a held message. */
+void consensus__snapshot_close(struct consensus *c);
+/* One step of the close chain done (consensus.c). */
+void consensus__close_step(struct consensus *c);
 
 /* The ERR_* code for a raft error code (RAFT_*). */
 int consensus__raft_err(const struct consensus *c, int rv);

@@ -7,4 +7,5 @@ consensus_libconsensus_a_SOURCES = \
 	consensus/fsm.c \
 	consensus/group.c \
 	consensus/internal.h \
+	consensus/snapshot.c \
 	consensus/transport.c consensus/transport.h

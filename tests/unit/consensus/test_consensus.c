@@ -14,7 +14,9 @@
 #include "config.h"
 
 #include <ftw.h>
+#include <dirent.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -60,6 +62,21 @@ struct toy {
 	uint64_t flushes;
 	uint64_t violations;
 	bool flush_fail;
+	/* Snapshots in parts (toy_parts): written on the thread pool, held at
+	 * the gate while it is closed. Guarded by mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool gate_closed;
+	unsigned at_gate;    /* writes waiting at the gate */
+	unsigned written;    /* snapshots written */
+	unsigned off_thread; /* of them, on another thread than the loop's */
+	pthread_t loop_thread;
+};
+
+/* A snapshot in parts: the state when it began. */
+struct toy_snap {
+	struct toy *t;
+	uint64_t applied, hash, count;
 };
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -143,6 +160,62 @@ static int toy_snapshot(struct sm *sm, struct buf *out)
 	return rv;
 }
 
+static int toy_snapshot_begin(struct sm *sm, struct sm_snapshot **snap)
+{
+	struct toy *t = sm->data;
+	struct toy_snap *h;
+
+	if (t->pending != 0)
+		t->violations++;
+	h = malloc(sizeof *h);
+	if (h == NULL)
+		return ERR_NOMEM;
+	h->t = t;
+	h->applied = t->applied;
+	h->hash = t->hash;
+	h->count = t->count;
+	*snap = (struct sm_snapshot *)h;
+	return 0;
+}
+
+static int toy_snapshot_write(struct sm_snapshot *snap, struct buf *out)
+{
+	struct toy_snap *h = (struct toy_snap *)snap;
+	struct toy *t = h->t;
+	bool off = !pthread_equal(pthread_self(), t->loop_thread);
+	int rv;
+
+	pthread_mutex_lock(&t->mu);
+	t->at_gate++;
+	pthread_cond_broadcast(&t->cv);
+	while (t->gate_closed)
+		pthread_cond_wait(&t->cv, &t->mu);
+	t->at_gate--;
+	pthread_mutex_unlock(&t->mu);
+	rv = buf_put_u64be(out, h->applied);
+	if (rv == 0)
+		rv = buf_put_u64be(out, h->hash);
+	if (rv == 0)
+		rv = buf_put_u64be(out, h->count);
+	pthread_mutex_lock(&t->mu);
+	t->written++;
+	t->off_thread += off;
+	pthread_mutex_unlock(&t->mu);
+	return rv;
+}
+
+static const char *toy_snapshot_errmsg(struct sm_snapshot *snap)
+{
+	(void)snap;
+	return "out of memory";
+}
+
+static void toy_snapshot_end(struct sm *sm, struct sm_snapshot *snap)
+{
+	(void)sm;
+	free(snap);
+}
+
 static int toy_restore(struct sm *sm, const void *buf, size_t len)
 {
 	struct toy *t = sm->data;
@@ -182,6 +255,37 @@ static void toy_init(struct toy *t)
 	t->sm.restore = toy_restore;
 	t->sm.applied_index = toy_applied_index;
 	t->sm.errmsg = toy_errmsg;
+}
+
+/* Turns snapshots in parts on (before the node starts). */
+static void toy_parts(struct toy *t)
+{
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
+	t->loop_thread = pthread_self();
+	t->sm.snapshot_begin = toy_snapshot_begin;
+	t->sm.snapshot_write = toy_snapshot_write;
+	t->sm.snapshot_errmsg = toy_snapshot_errmsg;
+	t->sm.snapshot_end = toy_snapshot_end;
+}
+
+static void toy_gate(struct toy *t, bool closed)
+{
+	pthread_mutex_lock(&t->mu);
+	t->gate_closed = closed;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static bool toy_at_gate(void *arg)
+{
+	struct toy *t = arg;
+	bool at;
+
+	pthread_mutex_lock(&t->mu);
+	at = t->at_gate > 0;
+	pthread_mutex_unlock(&t->mu);
+	return at;
 }
 
 /* Turns group commit on (before the node starts). */
@@ -760,6 +864,144 @@ START_TEST(test_consensus_late_node_gets_snapshot)
 }
 END_TEST
 
+/* The index of the newest snapshot file raft_uv wrote in dir, or 0. */
+static uint64_t newest_snapshot(const char *dir)
+{
+	unsigned long long term, index, ts, best = 0;
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	char tail;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (sscanf(e->d_name, "snapshot-%llu-%llu-%llu%c", &term, &index, &ts, &tail) ==
+			    3 &&
+		    index > best)
+			best = index;
+	closedir(d);
+	return best;
+}
+
+static bool has_snapshot(void *arg)
+{
+	return newest_snapshot(((struct node *)arg)->dir) != 0;
+}
+
+/*
+ * A snapshot is serialised off the loop: while the state machine's write is
+ * held at the gate, the node goes on committing; the snapshot written holds
+ * the state of the index it was taken at, not a later one; and a restart
+ * starts from it.
+ */
+START_TEST(test_consensus_snapshot_is_written_off_the_loop)
+{
+	struct node *leader, *n = &cl->nodes[0];
+	uint64_t taken_at, seq;
+
+	cl->threshold = 16;
+	cl->trailing = 8;
+	toy_parts(&n->toy);
+	toy_gate(&n->toy, true);
+	node_start(0, true);
+	leader = wait_leader();
+	for (seq = 0; !toy_at_gate(&n->toy); seq++) {
+		ck_assert_uint_lt(seq, 64);
+		propose_sync(leader, seq);
+	}
+	taken_at = n->toy.applied;
+	/* Held at the gate: the loop still commits, and nothing is written. */
+	for (; seq < 100; seq++)
+		propose_sync(leader, seq);
+	ck_assert_uint_eq(newest_snapshot(n->dir), 0);
+	ck_assert(toy_at_gate(&n->toy));
+
+	toy_gate(&n->toy, false);
+	ck_assert(run_until(has_snapshot, n, 10000));
+	ck_assert_uint_le(newest_snapshot(n->dir), taken_at);
+	ck_assert_uint_eq(n->toy.off_thread, n->toy.written);
+	ck_assert_uint_ge(n->toy.written, 1);
+
+	/* A restart loads it and replays the rest: the same state. */
+	{
+		uint64_t applied = n->toy.applied, hash = n->toy.hash;
+
+		node_close(n);
+		n->toy.applied = n->toy.hash = n->toy.count = 0; /* as if the store were lost */
+		n->toy.c_applied = n->toy.c_hash = n->toy.c_count = 0;
+		node_start(0, false);
+		leader = wait_leader();
+		propose_sync(leader, seq);
+		ck_assert_uint_ge(n->toy.restores, 1);
+		ck_assert_uint_gt(n->toy.applied, applied);
+		(void)hash;
+	}
+	ck_assert_uint_eq(n->fatals, 0);
+	assert_no_violations();
+}
+END_TEST
+
+/* A partition of node `f` that drops the entries sent to it (behind the
+ * hold of consensus/snapshot.c, in front of raft). */
+static raft_io_recv_cb f_recv;
+static bool f_partitioned;
+
+static void f_filter(struct raft_io *io, struct raft_message *m)
+{
+	if (f_partitioned && m->type == RAFT_APPEND_ENTRIES) {
+		if (m->append_entries.n_entries > 0) {
+			raft_free(m->append_entries.entries[0].batch);
+			raft_free(m->append_entries.entries);
+		}
+		return;
+	}
+	f_recv(io, m);
+}
+
+static bool holding(void *arg)
+{
+	return ((struct node *)arg)->c.holding;
+}
+
+/*
+ * An InstallSnapshot that reaches a follower while it writes a snapshot of
+ * its own is held and handed to raft once that write is done (libraft
+ * 0.22.1 would otherwise lose it and crash: consensus/snapshot.c).
+ */
+START_TEST(test_consensus_install_held_while_own_snapshot_is_written)
+{
+	struct node *leader, *f = &cl->nodes[2];
+	uint64_t seq;
+
+	cl->threshold = 16;
+	cl->trailing = 8;
+	toy_parts(&f->toy);
+	toy_gate(&f->toy, true);
+	leader = three_nodes();
+	for (seq = 0; !toy_at_gate(&f->toy); seq++) {
+		ck_assert_uint_lt(seq, 64);
+		propose_sync(leader, seq);
+	}
+	/* f stops receiving entries; the leader's log moves past what f has,
+	 * so the leader sends it its snapshot, which f holds. */
+	f_recv = f->c.raft_recv;
+	f->c.raft_recv = f_filter;
+	f_partitioned = true;
+	for (; seq < 200 && !f->c.holding; seq++)
+		propose_sync(leader, seq);
+	ck_assert(run_until(holding, f, 10000));
+
+	f_partitioned = false;
+	toy_gate(&f->toy, false);
+	propose_sync(leader, seq);
+	assert_caught_up(f, leader);
+	ck_assert_uint_ge(f->toy.restores, 1);
+	ck_assert(!f->c.holding);
+	ck_assert_uint_eq(f->fatals, 0);
+	assert_no_violations();
+}
+END_TEST
+
 static bool all_done(void *arg)
 {
 	struct result *r = arg;
@@ -943,6 +1185,8 @@ Suite *consensus_suite(void)
 	tcase_add_test(tc, test_consensus_barriers_batch_on_leader);
 	tcase_add_loop_test(tc, test_consensus_failover_and_restart_replays, 0, 2);
 	tcase_add_loop_test(tc, test_consensus_late_node_gets_snapshot, 0, 2);
+	tcase_add_test(tc, test_consensus_snapshot_is_written_off_the_loop);
+	tcase_add_test(tc, test_consensus_install_held_while_own_snapshot_is_written);
 	tcase_add_test(tc, test_consensus_burst_commits_in_groups);
 	tcase_add_test(tc, test_consensus_commit_failure_is_fatal);
 	tcase_add_test(tc, test_consensus_wrong_secret_cannot_join);

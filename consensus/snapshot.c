@@ -1,0 +1,311 @@
+/*
+ * Snapshots taken off the loop.
+ *
+ * libraft 0.22.1 (legacy.c, legacyTakeSnapshot) asks the FSM for a snapshot
+ * on the loop and calls fsm->snapshot_async, when there is one, right after,
+ * on the loop too; only the file is written on raft_uv's thread pool. A store
+ * of hundreds of MB takes seconds to serialise, and a loop held that long
+ * sends no heartbeat: under load the leader lost its term to every snapshot
+ * (docs/PERFORMANCE.md). So the work is split where raft cannot see it:
+ *
+ * - fsm_snapshot (on the loop) only fixes the state (sm->snapshot_begin: a
+ *   read transaction) and hands raft a buffer that is still empty;
+ * - raft passes that buffer straight to io->snapshot_put, which is ours: it
+ *   serialises the state on the thread pool (sm->snapshot_write) while the
+ *   loop goes on applying, and hands the filled buffer to raft_uv's own
+ *   snapshot_put when done;
+ * - fsm_snapshot_finalize (FSM version 2: the buffers stay ours) frees it.
+ *
+ * raft keeps `snapshot_taking` set throughout, so it starts no second one and
+ * installs none meanwhile. It would hold an InstallSnapshot that arrives
+ * meanwhile and start it when the put is done, but 0.22.1 loses it on the
+ * way (takeSnapshotCb clears snapshot_pending before reading it, and calls
+ * legacyPersistSnapshotStart(NULL): a crash; found by the simulation,
+ * docs/TESTING.md). Serialising off the loop makes that window as long as
+ * the serialisation, so we hold such a message ourselves (io->start's receive
+ * callback is ours too) and hand it to raft once the put is done, when raft
+ * is no longer taking a snapshot. A newer one replaces one held.
+ *
+ * A state machine without the parts (sm->snapshot_begin NULL) is serialised
+ * at once, on the loop, as before.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <raft.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/sm.h"
+#include "consensus/internal.h"
+
+struct consensus_snapshot {
+	struct consensus *c;
+	struct sm_snapshot *h;  /* the state machine's handle; NULL once ended */
+	struct raft_buffer buf; /* what raft writes, filled off the loop */
+	struct buf out;
+	uv_work_t work;
+	bool working; /* the work is queued or running */
+	int status;   /* of the serialisation */
+	char errmsg[256];
+	uint64_t index; /* raft's applied index when taken */
+	uint64_t t0;    /* uv_hrtime at the start */
+	uint64_t t_serialised;
+	/* raft's put, held until the buffer is filled. */
+	struct raft_io_snapshot_put *req;
+	const struct raft_snapshot *snapshot;
+	unsigned trailing;
+	raft_io_snapshot_put_cb cb;
+	struct raft_io_snapshot_put put; /* ours, handed to raft_uv; put.data = this */
+};
+
+static struct consensus *from_io(struct raft_io *io)
+{
+	struct raft *r = io->data; /* raft_init sets it */
+
+	return (struct consensus *)((char *)r - offsetof(struct consensus, raft));
+}
+
+/* The InstallSnapshot held (see the top): its memory is ours until handed over. */
+static void held_drop(struct consensus *c)
+{
+	if (!c->holding)
+		return;
+	raft_configuration_close(&c->held.install_snapshot.conf);
+	raft_free(c->held.install_snapshot.data.base);
+	c->holding = false;
+}
+
+static void held_deliver(struct consensus *c)
+{
+	struct raft_message m;
+
+	if (!c->holding)
+		return;
+	if (c->closing) {
+		held_drop(c);
+		return;
+	}
+	m = c->held;
+	m.server_address = c->held_addr;
+	c->holding = false;
+	logger_info(c->cfg.lg,
+		    "consensus: handing raft the snapshot install held meanwhile (index %llu)",
+		    (unsigned long long)m.install_snapshot.last_index);
+	c->raft_recv(&c->io, &m);
+}
+
+static void on_recv(struct raft_io *io, struct raft_message *m)
+{
+	struct consensus *c = from_io(io);
+
+	if (m->type == RAFT_INSTALL_SNAPSHOT && c->snap != NULL && !c->closing) {
+		held_drop(c);
+		c->held = *m;
+		snprintf(c->held_addr, sizeof c->held_addr, "%s",
+			 m->server_address != NULL ? m->server_address : "");
+		c->holding = true;
+		logger_info(c->cfg.lg,
+			    "consensus: snapshot install (index %llu) held until this node's own "
+			    "snapshot is written",
+			    (unsigned long long)m->install_snapshot.last_index);
+		return;
+	}
+	c->raft_recv(io, m);
+}
+
+static int io_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv)
+{
+	struct consensus *c = from_io(io);
+
+	c->raft_recv = recv;
+	return c->uv_start(io, msecs, tick, on_recv);
+}
+
+/* The put is over (written, failed or cancelled): tell raft, which calls
+ * fsm_snapshot_finalize (the job is freed), then hand over what was held. */
+static void snap_done(struct consensus_snapshot *job, int status)
+{
+	struct consensus *c = job->c;
+	raft_io_snapshot_put_cb cb = job->cb;
+	struct raft_io_snapshot_put *req = job->req;
+
+	cb(req, status);
+	held_deliver(c);
+}
+
+static void on_put(struct raft_io_snapshot_put *put, int status)
+{
+	snap_done(put->data, status);
+}
+
+static void snap_work(uv_work_t *work)
+{
+	struct consensus_snapshot *job = work->data;
+	struct sm *sm = job->c->cfg.sm;
+
+	job->status = sm->snapshot_write(job->h, &job->out);
+	if (job->status != 0)
+		snprintf(job->errmsg, sizeof job->errmsg, "%s", sm->snapshot_errmsg(job->h));
+}
+
+/* The buffer as raft frees nothing of it (fsm_snapshot_finalize does). */
+static void job_fill(struct consensus_snapshot *job)
+{
+	job->buf.len = job->out.len;
+	job->buf.base = job->out.data;
+}
+
+static int hand_to_uv(struct consensus_snapshot *job)
+{
+	struct consensus *c = job->c;
+
+	job->put.data = job;
+	return c->uv_snapshot_put(&c->io, job->trailing, &job->put, job->snapshot, on_put);
+}
+
+static void snap_after_work(uv_work_t *work, int status)
+{
+	struct consensus_snapshot *job = work->data;
+	struct consensus *c = job->c;
+	bool closing = c->closing;
+	int rv;
+
+	job->working = false;
+	c->cfg.sm->snapshot_end(c->cfg.sm, job->h);
+	job->h = NULL;
+	job->t_serialised = uv_hrtime();
+	if (closing || status == UV_ECANCELED) {
+		snap_done(job, RAFT_CANCELED);
+	} else if (job->status != 0) {
+		logger_error(c->cfg.lg, "consensus: snapshot at applied=%llu: %s",
+			     (unsigned long long)job->index, job->errmsg);
+		snap_done(job, RAFT_IOERR); /* raft drops it and takes another later */
+	} else {
+		job_fill(job);
+		rv = hand_to_uv(job);
+		if (rv != 0) {
+			logger_error(c->cfg.lg, "consensus: snapshot at applied=%llu: write: %s",
+				     (unsigned long long)job->index, raft_strerror(rv));
+			snap_done(job, rv);
+		}
+	}
+	if (closing)
+		consensus__close_step(c); /* the job was one of the steps */
+}
+
+static int io_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+			   const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+{
+	struct consensus *c = from_io(io);
+	struct consensus_snapshot *job = c->snap;
+	int rv;
+
+	/* Installs (trailing 0) and anything not ours go straight through. */
+	if (job == NULL || snapshot->n_bufs != 1 || snapshot->bufs != &job->buf)
+		return c->uv_snapshot_put(io, trailing, req, snapshot, cb);
+	job->req = req;
+	job->snapshot = snapshot;
+	job->trailing = trailing;
+	job->cb = cb;
+	if (job->h == NULL) /* serialised already */
+		return hand_to_uv(job);
+	job->work.data = job;
+	rv = uv_queue_work(c->loop, &job->work, snap_work, snap_after_work);
+	if (rv != 0)
+		return RAFT_NOMEM; /* raft calls fsm_snapshot_finalize */
+	job->working = true;
+	return 0;
+}
+
+int consensus__fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct consensus *c = fsm->data;
+	struct sm *sm = c->cfg.sm;
+	struct consensus_snapshot *job;
+	int rv;
+
+	if (c->snap != NULL)
+		return RAFT_BUSY;
+	job = calloc(1, sizeof *job);
+	if (job == NULL)
+		return RAFT_NOMEM;
+	job->c = c;
+	buf_init(&job->out);
+	job->index = raft_last_applied(&c->raft);
+	job->t0 = uv_hrtime();
+	if (consensus__flush(c) != 0) { /* the snapshot must hold all that raft applied */
+		free(job);
+		return RAFT_IOERR;
+	}
+	if (sm->snapshot_begin != NULL)
+		rv = sm->snapshot_begin(sm, &job->h);
+	else
+		rv = sm->snapshot(sm, &job->out);
+	if (rv != 0) {
+		logger_error(c->cfg.lg, "consensus: snapshot at applied=%llu: %s",
+			     (unsigned long long)job->index, sm->errmsg(sm));
+		buf_release(&job->out);
+		free(job);
+		return RAFT_NOMEM;
+	}
+	if (job->h == NULL) {
+		job->t_serialised = uv_hrtime();
+		job_fill(job);
+	}
+	c->snap = job;
+	*bufs = &job->buf;
+	*n_bufs = 1;
+	return 0;
+}
+
+int consensus__fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+				     unsigned *n_bufs)
+{
+	struct consensus *c = fsm->data;
+	struct consensus_snapshot *job = c->snap;
+
+	(void)n_bufs;
+	if (job == NULL || *bufs != &job->buf)
+		return 0;
+	if (job->h != NULL) /* the put never started */
+		c->cfg.sm->snapshot_end(c->cfg.sm, job->h);
+	if (job->t_serialised != 0 && job->out.len > 0)
+		logger_info(c->cfg.lg,
+			    "consensus: snapshot at applied=%llu: %zu bytes, serialised in %.1f ms "
+			    "%s, written in %.1f ms",
+			    (unsigned long long)job->index, job->out.len,
+			    (double)(job->t_serialised - job->t0) / 1e6,
+			    c->cfg.sm->snapshot_begin != NULL ? "off the loop" : "on the loop",
+			    (double)(uv_hrtime() - job->t_serialised) / 1e6);
+	buf_release(&job->out);
+	free(job);
+	c->snap = NULL;
+	*bufs = NULL;
+	return 0;
+}
+
+bool consensus__snapshot_working(const struct consensus *c)
+{
+	return c->snap != NULL && c->snap->working;
+}
+
+void consensus__snapshot_close(struct consensus *c)
+{
+	/* Not started yet: never started (snap_after_work sees UV_ECANCELED). */
+	if (consensus__snapshot_working(c))
+		uv_cancel((uv_req_t *)&c->snap->work);
+	held_drop(c);
+}
+
+void consensus__snapshot_init(struct consensus *c)
+{
+	c->uv_snapshot_put = c->io.snapshot_put;
+	c->io.snapshot_put = io_snapshot_put;
+	c->uv_start = c->io.start;
+	c->io.start = io_start;
+}
