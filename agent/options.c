@@ -61,7 +61,8 @@ static const struct option options[] = {
 	 "a host silent this long is marked down and its processes restarted elsewhere "
 	 "(default 5000)"},
 	{"snapshot-threshold", OPT_UINT, offsetof(struct agent_config, snapshot_threshold), 0, "N",
-	 "log entries between raft snapshots (default 8192)"},
+	 "the fewest log entries between raft snapshots; one is also due only once the "
+	 "entries since the last add up to half its size (default 8192)"},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])

@@ -198,7 +198,6 @@ int consensus_init(struct consensus *c, uv_loop_t *loop, const struct consensus_
 	/* reliability.md R13: a damaged log must stop the node, not be moved
 	 * aside silently. */
 	raft_uv_set_auto_recovery(&c->io, false);
-	consensus__snapshot_init(c);
 
 	consensus__fsm_init(c);
 	rv = raft_init(&c->raft, &c->io, &c->fsm, cfg->id, c->raft_addr);
@@ -212,8 +211,7 @@ int consensus_init(struct consensus *c, uv_loop_t *loop, const struct consensus_
 	raft_set_election_timeout(&c->raft, election_ms);
 	raft_set_heartbeat_timeout(&c->raft, heartbeat_ms);
 	c->heartbeat_ms = heartbeat_ms;
-	raft_set_snapshot_threshold(&c->raft,
-				    cfg->snapshot_threshold != 0 ? cfg->snapshot_threshold : 8192);
+	consensus__snapshot_init(c, cfg->snapshot_threshold != 0 ? cfg->snapshot_threshold : 8192);
 	raft_set_snapshot_trailing(&c->raft,
 				   cfg->snapshot_trailing != 0 ? cfg->snapshot_trailing : 4096);
 	/* A node coming back must not disrupt a healthy leader with higher

@@ -47,7 +47,8 @@ struct consensus_config {
 	const uint8_t *secret;        /* TRANSPORT_SECRET_LEN bytes. */
 	unsigned election_timeout_ms; /* 0: 1000. */
 	unsigned heartbeat_ms;        /* 0: 100. */
-	unsigned snapshot_threshold;  /* Entries between snapshots; 0: 8192. */
+	unsigned snapshot_threshold;  /* Entries at least between snapshots; 0: 8192
+				       * (and see consensus/snapshot.c). */
 	unsigned snapshot_trailing;   /* Entries kept after a snapshot; 0: 4096. */
 	struct sm *sm;                /* The state machine (borrowed). */
 	struct logger *lg;            /* Borrowed. */
@@ -107,7 +108,11 @@ struct consensus {
 	struct raft_message held;
 	char held_addr[64];
 	bool holding;
-	unsigned close_pending; /* close steps left: raft, the check handle, a snapshot */
+	unsigned snap_threshold; /* entries at least between snapshots */
+	unsigned raft_threshold; /* as set in raft */
+	size_t snap_last_bytes;  /* size of the last snapshot taken or restored */
+	size_t log_bytes;        /* payload applied since the last snapshot */
+	unsigned close_pending;  /* close steps left: raft, the check handle, a snapshot */
 	bool inited;
 	bool started;
 	bool closing;

@@ -62,6 +62,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 		fsm_fatal(c, "apply", index);
 		return RAFT_IOERR;
 	}
+	consensus__snapshot_due(c, buf->len);
 	return 0;
 }
 
@@ -108,6 +109,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 			logger_error(c->cfg.lg, "consensus: restore snapshot: %s", sm->errmsg(sm));
 		return RAFT_CORRUPT;
 	}
+	consensus__snapshot_restored(c, buf->len);
 	raft_free(buf->base);
 	logger_info(c->cfg.lg, "consensus: restored snapshot applied=%llu (%s)",
 		    (unsigned long long)sm->applied_index(sm),

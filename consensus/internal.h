@@ -35,8 +35,14 @@ void consensus__group_close(struct consensus *c, uv_close_cb cb);
 int consensus__fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs);
 int consensus__fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 				     unsigned *n_bufs);
-/* Wraps c->io's snapshot_put and start (after raft_uv_init). */
-void consensus__snapshot_init(struct consensus *c);
+/* Wraps c->io's snapshot_put and start (after raft_init); a snapshot is due
+ * after at least `threshold` entries (and see consensus/snapshot.c). */
+void consensus__snapshot_init(struct consensus *c, unsigned threshold);
+/* Counts the payload of an applied entry; sets raft's threshold so that it
+ * takes a snapshot when one is due. */
+void consensus__snapshot_due(struct consensus *c, size_t applied_bytes);
+/* A snapshot of `bytes` was restored. */
+void consensus__snapshot_restored(struct consensus *c, size_t bytes);
 /* Whether a serialisation is queued or running (closing waits for it). */
 bool consensus__snapshot_working(const struct consensus *c);
 /* Cancels a serialisation not yet started and drops a held message. */

@@ -28,6 +28,16 @@
  *
  * A state machine without the parts (sm->snapshot_begin NULL) is serialised
  * at once, on the loop, as before.
+ *
+ * When: a snapshot costs its whole size (the store with all its history)
+ * however few entries it covers, so a fixed count of entries between
+ * snapshots would, once the store is large, keep a core serialising and the
+ * disk writing hundreds of MB back to back. A snapshot is due when at least
+ * cfg.snapshot_threshold entries were applied since the last one AND their
+ * payloads add up to half the size of the last snapshot (taken or
+ * restored): the work of snapshots stays within twice the bytes the log
+ * carries, and the log raft keeps in memory between snapshots within half
+ * the store. raft's own threshold is only the switch (consensus__snapshot_due).
  */
 #include "config.h"
 
@@ -258,6 +268,8 @@ int consensus__fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], un
 		job_fill(job);
 	}
 	c->snap = job;
+	c->log_bytes = 0;
+	consensus__snapshot_due(c, 0); /* not due while this one is taken */
 	*bufs = &job->buf;
 	*n_bufs = 1;
 	return 0;
@@ -282,11 +294,37 @@ int consensus__fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *b
 			    (double)(job->t_serialised - job->t0) / 1e6,
 			    c->cfg.sm->snapshot_begin != NULL ? "off the loop" : "on the loop",
 			    (double)(uv_hrtime() - job->t_serialised) / 1e6);
+	if (job->out.len > 0)
+		c->snap_last_bytes = job->out.len;
 	buf_release(&job->out);
 	free(job);
 	c->snap = NULL;
 	*bufs = NULL;
+	consensus__snapshot_due(c, 0);
 	return 0;
+}
+
+/* raft's threshold when no snapshot is due: never. */
+#define NOT_DUE (UINT32_MAX / 2)
+
+void consensus__snapshot_due(struct consensus *c, size_t applied_bytes)
+{
+	unsigned want;
+
+	c->log_bytes += applied_bytes;
+	want = c->snap == NULL && c->log_bytes >= c->snap_last_bytes / 2 ? c->snap_threshold
+									 : NOT_DUE;
+	if (want != c->raft_threshold) {
+		raft_set_snapshot_threshold(&c->raft, want);
+		c->raft_threshold = want;
+	}
+}
+
+void consensus__snapshot_restored(struct consensus *c, size_t bytes)
+{
+	c->snap_last_bytes = bytes;
+	c->log_bytes = 0;
+	consensus__snapshot_due(c, 0);
 }
 
 bool consensus__snapshot_working(const struct consensus *c)
@@ -302,8 +340,11 @@ void consensus__snapshot_close(struct consensus *c)
 	held_drop(c);
 }
 
-void consensus__snapshot_init(struct consensus *c)
+void consensus__snapshot_init(struct consensus *c, unsigned threshold)
 {
+	c->snap_threshold = threshold;
+	c->raft_threshold = threshold;
+	raft_set_snapshot_threshold(&c->raft, threshold);
 	c->uv_snapshot_put = c->io.snapshot_put;
 	c->io.snapshot_put = io_snapshot_put;
 	c->uv_start = c->io.start;

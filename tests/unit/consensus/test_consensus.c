@@ -71,6 +71,7 @@ struct toy {
 	unsigned written;    /* snapshots written */
 	unsigned off_thread; /* of them, on another thread than the loop's */
 	pthread_t loop_thread;
+	size_t pad; /* zero bytes after the state in a snapshot */
 };
 
 /* A snapshot in parts: the state when it began. */
@@ -145,19 +146,31 @@ static int toy_flush(struct sm *sm)
 	return 0;
 }
 
+/* A snapshot: the state, then t->pad zero bytes. */
+static int toy_put_state(const struct toy *t, uint64_t applied, uint64_t hash, uint64_t count,
+			 struct buf *out)
+{
+	int rv;
+
+	rv = buf_put_u64be(out, applied);
+	if (rv == 0)
+		rv = buf_put_u64be(out, hash);
+	if (rv == 0)
+		rv = buf_put_u64be(out, count);
+	if (rv == 0 && t->pad > 0 && (rv = buf_reserve(out, t->pad)) == 0) {
+		memset(out->data + out->len, 0, t->pad);
+		out->len += t->pad;
+	}
+	return rv;
+}
+
 static int toy_snapshot(struct sm *sm, struct buf *out)
 {
 	struct toy *t = sm->data;
-	int rv;
 
 	if (t->pending != 0)
 		t->violations++;
-	rv = buf_put_u64be(out, t->applied);
-	if (rv == 0)
-		rv = buf_put_u64be(out, t->hash);
-	if (rv == 0)
-		rv = buf_put_u64be(out, t->count);
-	return rv;
+	return toy_put_state(t, t->applied, t->hash, t->count, out);
 }
 
 static int toy_snapshot_begin(struct sm *sm, struct sm_snapshot **snap)
@@ -192,11 +205,7 @@ static int toy_snapshot_write(struct sm_snapshot *snap, struct buf *out)
 		pthread_cond_wait(&t->cv, &t->mu);
 	t->at_gate--;
 	pthread_mutex_unlock(&t->mu);
-	rv = buf_put_u64be(out, h->applied);
-	if (rv == 0)
-		rv = buf_put_u64be(out, h->hash);
-	if (rv == 0)
-		rv = buf_put_u64be(out, h->count);
+	rv = toy_put_state(t, h->applied, h->hash, h->count, out);
 	pthread_mutex_lock(&t->mu);
 	t->written++;
 	t->off_thread += off;
@@ -221,7 +230,7 @@ static int toy_restore(struct sm *sm, const void *buf, size_t len)
 	struct toy *t = sm->data;
 	const uint8_t *p = buf;
 
-	if (len != 24) {
+	if (len != 24 + t->pad) {
 		snprintf(t->err, sizeof t->err, "snapshot of %zu bytes", len);
 		return ERR_CORRUPT;
 	}
@@ -941,6 +950,36 @@ START_TEST(test_consensus_snapshot_is_written_off_the_loop)
 }
 END_TEST
 
+/*
+ * A snapshot is due after the threshold's entries only once the entries'
+ * payloads add up to half the size of the last snapshot: with 8 KiB
+ * snapshots and 16-byte entries, after 256 entries rather than 16.
+ */
+START_TEST(test_consensus_snapshots_space_out_as_they_grow)
+{
+	struct node *leader, *n = &cl->nodes[0];
+	uint64_t seq, first;
+
+	cl->threshold = 16;
+	cl->trailing = 8;
+	n->toy.pad = 8192;
+	node_start(0, true);
+	leader = wait_leader();
+	for (seq = 0; newest_snapshot(n->dir) == 0; seq++) {
+		ck_assert_uint_lt(seq, 64);
+		propose_sync(leader, seq);
+	}
+	first = newest_snapshot(n->dir);
+	for (; seq < 200; seq++)
+		propose_sync(leader, seq);
+	ck_assert_uint_eq(newest_snapshot(n->dir), first);
+	for (; seq < 320; seq++)
+		propose_sync(leader, seq);
+	ck_assert_uint_gt(newest_snapshot(n->dir), first + 200);
+	ck_assert_uint_eq(n->fatals, 0);
+}
+END_TEST
+
 /* A partition of node `f` that drops the entries sent to it (behind the
  * hold of consensus/snapshot.c, in front of raft). */
 static raft_io_recv_cb f_recv;
@@ -1187,6 +1226,7 @@ Suite *consensus_suite(void)
 	tcase_add_loop_test(tc, test_consensus_late_node_gets_snapshot, 0, 2);
 	tcase_add_test(tc, test_consensus_snapshot_is_written_off_the_loop);
 	tcase_add_test(tc, test_consensus_install_held_while_own_snapshot_is_written);
+	tcase_add_test(tc, test_consensus_snapshots_space_out_as_they_grow);
 	tcase_add_test(tc, test_consensus_burst_commits_in_groups);
 	tcase_add_test(tc, test_consensus_commit_failure_is_fatal);
 	tcase_add_test(tc, test_consensus_wrong_secret_cannot_join);
