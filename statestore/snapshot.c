@@ -363,29 +363,6 @@ truncated:
 	return err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT, "snapshot: truncated");
 }
 
-/* Recomputes the digest of the versioned tables within `txn`. */
-static int recompute_digest(struct store *s, MDB_txn *txn, struct hash128 *d)
-{
-	MDB_cursor *c;
-	MDB_val k, v;
-	int i, rc;
-
-	d->hi = d->lo = 0;
-	for (i = 0; i < STORE_N_VERSIONED; i++) {
-		rc = mdb_cursor_open(txn, s->tables[i], &c);
-		if (rc != 0)
-			return store__lmdb_error(s, rc, "restore: digest");
-		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
-			*d = digest_add(
-				*d, store__row_hash(i, k.mv_data, k.mv_size, v.mv_data, v.mv_size));
-		mdb_cursor_close(c);
-		if (rc != MDB_NOTFOUND)
-			return store__lmdb_error(s, rc, "restore: digest");
-	}
-	return 0;
-}
-
 static int load(struct store *s, const uint8_t *body, size_t len, uint64_t applied, uint64_t oldest,
 		struct hash128 digest)
 {
@@ -393,7 +370,7 @@ static int load(struct store *s, const uint8_t *body, size_t len, uint64_t appli
 	uint8_t ids[N_DBS];
 	MDB_txn *txn;
 	uint64_t a, o;
-	struct hash128 d, rd;
+	struct hash128 d;
 	int i, rc;
 
 	db_list(s, dbis, ids);
@@ -419,15 +396,6 @@ static int load(struct store *s, const uint8_t *body, size_t len, uint64_t appli
 				     "snapshot: header (index %llu) disagrees with its meta record "
 				     "(index %llu)",
 				     (unsigned long long)applied, (unsigned long long)a);
-			goto abort;
-		}
-		rc = recompute_digest(s, txn, &rd);
-		if (rc != 0)
-			goto abort;
-		if (!digest_equal(rd, digest)) {
-			rc = err_set(s->errmsg, sizeof s->errmsg, ERR_CORRUPT,
-				     "snapshot: rows do not match the digest of index %llu",
-				     (unsigned long long)applied);
 			goto abort;
 		}
 		rc = mdb_txn_commit(txn);
