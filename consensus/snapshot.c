@@ -37,7 +37,10 @@
  * payloads add up to half the size of the last snapshot (taken or
  * restored): the work of snapshots stays within twice the bytes the log
  * carries, and the log raft keeps in memory between snapshots within half
- * the store. raft's own threshold is only the switch (consensus__snapshot_due).
+ * the store. And in any case after 64 thresholds of entries (raft keeps each
+ * in memory; the barriers of linearizable reads carry no payload). raft's own
+ * threshold is the switch (consensus__snapshot_due); raft starts no snapshot
+ * while one is taken.
  */
 #include "config.h"
 
@@ -269,7 +272,7 @@ int consensus__fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], un
 	}
 	c->snap = job;
 	c->log_bytes = 0;
-	consensus__snapshot_due(c, 0); /* not due while this one is taken */
+	consensus__snapshot_due(c, 0);
 	*bufs = &job->buf;
 	*n_bufs = 1;
 	return 0;
@@ -304,16 +307,20 @@ int consensus__fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *b
 	return 0;
 }
 
-/* raft's threshold when no snapshot is due: never. */
-#define NOT_DUE (UINT32_MAX / 2)
+/* Entries between snapshots however small they are, in thresholds: raft
+ * keeps every entry since the last snapshot in memory, and barriers (one per
+ * batch of linearizable reads) carry no payload the count above would see. */
+#define ENTRIES_CAP 64u
 
 void consensus__snapshot_due(struct consensus *c, size_t applied_bytes)
 {
+	unsigned cap = c->snap_threshold <= UINT32_MAX / 2 / ENTRIES_CAP
+			       ? c->snap_threshold * ENTRIES_CAP
+			       : UINT32_MAX / 2;
 	unsigned want;
 
 	c->log_bytes += applied_bytes;
-	want = c->snap == NULL && c->log_bytes >= c->snap_last_bytes / 2 ? c->snap_threshold
-									 : NOT_DUE;
+	want = c->log_bytes >= c->snap_last_bytes / 2 ? c->snap_threshold : cap;
 	if (want != c->raft_threshold) {
 		raft_set_snapshot_threshold(&c->raft, want);
 		c->raft_threshold = want;

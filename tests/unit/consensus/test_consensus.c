@@ -950,6 +950,11 @@ START_TEST(test_consensus_snapshot_is_written_off_the_loop)
 }
 END_TEST
 
+static bool has_snapshot_after(void *arg)
+{
+	return newest_snapshot(cl->nodes[0].dir) > *(uint64_t *)arg;
+}
+
 /*
  * A snapshot is due after the threshold's entries only once the entries'
  * payloads add up to half the size of the last snapshot: with 8 KiB
@@ -976,6 +981,20 @@ START_TEST(test_consensus_snapshots_space_out_as_they_grow)
 	for (; seq < 320; seq++)
 		propose_sync(leader, seq);
 	ck_assert_uint_gt(newest_snapshot(n->dir), first + 200);
+
+	/* Barriers (linearizable reads) carry no payload, but raft keeps every
+	 * entry: after 64 thresholds of them (1024), a snapshot anyway. */
+	first = newest_snapshot(n->dir);
+	for (seq = 0; seq < 1100 && newest_snapshot(n->dir) == first; seq++) {
+		struct result b;
+
+		memset(&b, 0, sizeof b);
+		ck_assert_int_eq(consensus_barrier(&leader->c, done_cb, &b), 0);
+		ck_assert(run_until(flag_set, &b.done, 10000));
+		ck_assert_int_eq(b.status, 0);
+	}
+	ck_assert(run_until(has_snapshot_after, &first, 10000));
+	ck_assert_uint_ge(seq, 1024 - 300);
 	ck_assert_uint_eq(n->fatals, 0);
 }
 END_TEST
