@@ -956,6 +956,42 @@ static bool has_snapshot_after(void *arg)
 }
 
 /*
+ * Closing while a snapshot is being serialised waits for it (raft does not:
+ * the put is ours until then), cancels it, and leaves the node able to start
+ * again.
+ */
+START_TEST(test_consensus_close_waits_for_a_snapshot_being_written)
+{
+	struct node *leader, *n = &cl->nodes[0];
+	uint64_t seq, applied;
+
+	cl->threshold = 16;
+	cl->trailing = 8;
+	toy_parts(&n->toy);
+	toy_gate(&n->toy, true);
+	node_start(0, true);
+	leader = wait_leader();
+	for (seq = 0; !toy_at_gate(&n->toy); seq++) {
+		ck_assert_uint_lt(seq, 64);
+		propose_sync(leader, seq);
+	}
+	applied = n->toy.applied;
+	consensus_close(&n->c, on_closed);
+	run_for(300);
+	ck_assert(n->running); /* waiting for the serialisation */
+	toy_gate(&n->toy, false);
+	ck_assert(run_until(node_stopped, n, 10000));
+	ck_assert_uint_eq(newest_snapshot(n->dir), 0); /* cancelled, not written */
+
+	node_start(0, false);
+	leader = wait_leader();
+	propose_sync(leader, seq);
+	ck_assert_uint_gt(n->toy.applied, applied);
+	ck_assert_uint_eq(n->fatals, 0);
+}
+END_TEST
+
+/*
  * A snapshot is due after the threshold's entries only once the entries'
  * payloads add up to half the size of the last snapshot: with 8 KiB
  * snapshots and 16-byte entries, after 256 entries rather than 16.
@@ -1246,6 +1282,7 @@ Suite *consensus_suite(void)
 	tcase_add_test(tc, test_consensus_snapshot_is_written_off_the_loop);
 	tcase_add_test(tc, test_consensus_install_held_while_own_snapshot_is_written);
 	tcase_add_test(tc, test_consensus_snapshots_space_out_as_they_grow);
+	tcase_add_test(tc, test_consensus_close_waits_for_a_snapshot_being_written);
 	tcase_add_test(tc, test_consensus_burst_commits_in_groups);
 	tcase_add_test(tc, test_consensus_commit_failure_is_fatal);
 	tcase_add_test(tc, test_consensus_wrong_secret_cannot_join);
