@@ -95,6 +95,7 @@ struct consensus {
 	unsigned group_entries; /* entries in the open group */
 	size_t group_bytes;
 	uint64_t group_commits; /* groups committed (tests, metrics) */
+	uint64_t group_wait;    /* follower: commit once this index is stored */
 	/* Snapshots off the loop (consensus/snapshot.c): the one being taken,
 	 * raft_uv's snapshot_put and start (ours wrap them), raft's receive
 	 * callback, and an InstallSnapshot held while ours is written. */

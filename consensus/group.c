@@ -4,9 +4,10 @@
  * follower catching up, a leader committing a burst). When the state machine
  * offers apply_deferred and flush (common/sm.h), the entries applied in one
  * loop turn share one transaction, committed (one sync) by a check handle
- * right after the turn's I/O callbacks, or earlier when the group reaches its
- * bound, before a snapshot is taken or restored, before a request callback
- * reports an applied entry, and on close.
+ * right after the turn's I/O callbacks (on a follower, after the turn that
+ * stores the append in flight: hold_for_append), or earlier when the group
+ * reaches its bound, before a snapshot is taken or restored, before a request
+ * callback reports an applied entry, and on close.
  *
  * This is safe because the raft log is the source of durability: every entry
  * handed to apply is committed in raft, which replays everything after its
@@ -20,9 +21,48 @@
 
 #include "consensus/internal.h"
 
+/*
+ * Whether a follower should hold its open group back for now: true while an
+ * append of raft's that was in flight when the group was due is still in
+ * flight. A follower answers the leader's AppendEntries only once its append
+ * is on disk, and raft learns that in a later loop turn (raft_uv's completion
+ * is an I/O event) than the one that received the entries. That same turn
+ * usually applies the entries the message declared committed; committing
+ * them in its check (a synced LMDB commit, 0.3-0.5 ms) held the loop, and so
+ * the answer the leader's commit was waiting for, for that long: at one write
+ * at a time the leader waited for a follower's append plus its LMDB commit
+ * (docs/PERFORMANCE-onewrite.md). Held back, the commit comes in the check of
+ * the turn that sends the answer. The wait is for one append: entries that
+ * arrive meanwhile do not extend it, so a steady stream of appends cannot
+ * starve the commit, and the group's bounds still commit it at once. A leader
+ * commits at once: its requests wait for the commit itself (settle, in
+ * consensus.c), not for an answer it sends.
+ */
+static bool hold_for_append(struct consensus *c)
+{
+	raft_index last;
+
+	if (c->closing || raft_state(&c->raft) != RAFT_FOLLOWER) {
+		c->group_wait = 0;
+		return false;
+	}
+	last = raft_last_index(&c->raft);
+	/* The log may have been truncated since the wait began. */
+	if (c->group_wait == 0 || c->group_wait > last)
+		c->group_wait = last;
+	if (c->raft.last_stored < c->group_wait)
+		return true;
+	c->group_wait = 0;
+	return false;
+}
+
 static void on_check(uv_check_t *h)
 {
-	consensus__flush(h->data);
+	struct consensus *c = h->data;
+
+	if (hold_for_append(c))
+		return; /* the check stays active: re-checked after the next poll */
+	consensus__flush(c);
 }
 
 void consensus__group_init(struct consensus *c)
@@ -66,6 +106,7 @@ int consensus__flush(struct consensus *c)
 		return 0;
 	c->group_entries = 0;
 	c->group_bytes = 0;
+	c->group_wait = 0;
 	c->group_commits++;
 	uv_check_stop(&c->group_check);
 	rv = sm->flush(sm);

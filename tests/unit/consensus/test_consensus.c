@@ -72,6 +72,14 @@ struct toy {
 	unsigned off_thread; /* of them, on another thread than the loop's */
 	pthread_t loop_thread;
 	size_t pad; /* zero bytes after the state in a snapshot */
+	/* A follower's commits (consensus/group.c): the raft node driving this
+	 * toy, the last log index when the first entry of the open group was
+	 * applied, and the follower commits made before that index was stored
+	 * (so before the follower could answer the leader for it). */
+	struct consensus *c;
+	uint64_t group_last;
+	uint64_t follower_flushes;
+	uint64_t early_flushes;
 };
 
 /* A snapshot in parts: the state when it began. */
@@ -119,8 +127,8 @@ static int toy_apply_deferred(struct sm *sm, uint64_t index, const void *buf, si
 	int rv;
 
 	rv = toy_apply(sm, index, buf, len);
-	if (rv == 0 && t->applied != applied)
-		t->pending++;
+	if (rv == 0 && t->applied != applied && t->pending++ == 0 && t->c != NULL)
+		t->group_last = raft_last_index(&t->c->raft);
 	return rv;
 }
 
@@ -131,6 +139,12 @@ static int toy_flush(struct sm *sm)
 	if (t->pending == 0)
 		return 0;
 	t->pending = 0;
+	if (t->c != NULL && raft_state(&t->c->raft) == RAFT_FOLLOWER) {
+		t->follower_flushes++;
+		if (t->c->raft.last_stored < t->group_last)
+			t->early_flushes++;
+	}
+	t->group_last = 0;
 	if (t->flush_fail) {
 		/* The open group is dropped: back to the last commit. */
 		t->applied = t->c_applied;
@@ -491,6 +505,7 @@ static void node_start_with(unsigned i, bool bootstrap, const uint8_t *secret)
 	cfg.snapshot_trailing = cl->trailing;
 	if (cl->group)
 		toy_group(&n->toy);
+	n->toy.c = &n->c;
 	cfg.sm = &n->toy.sm;
 	cfg.lg = &cl->lg;
 	cfg.on_fatal = on_fatal;
@@ -611,11 +626,14 @@ struct pair {
 	struct node *a, *b;
 };
 
+/* Caught up and committed: a follower's group may wait for its append
+ * (consensus/group.c). */
 static bool caught_up(void *arg)
 {
 	struct pair *p = arg;
 
-	return p->a->toy.applied == p->b->toy.applied && p->a->toy.hash == p->b->toy.hash;
+	return p->a->toy.applied == p->b->toy.applied && p->a->toy.hash == p->b->toy.hash &&
+	       p->a->toy.pending == 0 && p->b->toy.pending == 0;
 }
 
 static void assert_caught_up(struct node *n, struct node *leader)
@@ -1157,6 +1175,36 @@ START_TEST(test_consensus_burst_commits_in_groups)
 }
 END_TEST
 
+/* A follower commits what it applied only once the append that was in flight
+ * meanwhile is stored, that is once it could answer the leader for it: its
+ * commit no longer holds back the answer the leader's commit waits for. One
+ * proposal at a time, each AppendEntries brings a new entry and the commit of
+ * the one before: the case where the follower used to commit first. And the
+ * held commit is not left behind: every follower ends with all it applied
+ * committed, without more traffic. */
+START_TEST(test_consensus_follower_commits_after_its_append)
+{
+	struct node *leader;
+	unsigned i;
+
+	cl->group = true;
+	leader = three_nodes();
+	for (i = 0; i < 100; i++)
+		propose_sync(leader, i);
+	assert_caught_up(&cl->nodes[1], leader);
+	assert_caught_up(&cl->nodes[2], leader);
+	for (i = 1; i < 3; i++) {
+		struct toy *t = &cl->nodes[i].toy;
+		ck_assert_uint_ge(t->follower_flushes, 10);
+		ck_assert_uint_eq(t->early_flushes, 0);
+		ck_assert_uint_eq(t->pending, 0);
+		ck_assert_uint_eq(t->c_applied, t->applied);
+		ck_assert_uint_eq(cl->nodes[i].fatals, 0);
+	}
+	assert_no_violations();
+}
+END_TEST
+
 /* A failed group commit takes the fatal path, like a failed apply; the
  * proposals whose entries it held are not reported applied. */
 START_TEST(test_consensus_commit_failure_is_fatal)
@@ -1284,6 +1332,7 @@ Suite *consensus_suite(void)
 	tcase_add_test(tc, test_consensus_snapshots_space_out_as_they_grow);
 	tcase_add_test(tc, test_consensus_close_waits_for_a_snapshot_being_written);
 	tcase_add_test(tc, test_consensus_burst_commits_in_groups);
+	tcase_add_test(tc, test_consensus_follower_commits_after_its_append);
 	tcase_add_test(tc, test_consensus_commit_failure_is_fatal);
 	tcase_add_test(tc, test_consensus_wrong_secret_cannot_join);
 	tcase_add_test(tc, test_consensus_close_cancels_pending_requests);
