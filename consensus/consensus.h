@@ -105,7 +105,23 @@ struct consensus {
 			       const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
 	int (*uv_start)(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
 			raft_io_recv_cb recv);
+	int (*uv_snapshot_get)(struct raft_io *io, struct raft_io_snapshot_get *req,
+			       raft_io_snapshot_get_cb cb);
+	int (*uv_send)(struct raft_io *io, struct raft_io_send *req,
+		       const struct raft_message *message, raft_io_send_cb cb);
 	raft_io_recv_cb raft_recv;
+	/* The one snapshot install this node sends at a time: loading, or sent
+	 * to server_id and not yet answered at or past index. */
+	struct {
+		struct raft_io_snapshot_get get;  /* ours, to raft_uv; data = c */
+		struct raft_io_snapshot_get *req; /* raft's, while loading */
+		bool loading;
+		uint64_t server_id;
+		uint64_t index;
+		uint64_t since; /* uv_now */
+	} send;
+	uint64_t installs_sent;      /* InstallSnapshot messages sent (tests, logs) */
+	uint64_t installs_coalesced; /* loads answered with a placeholder */
 	struct raft_message held;
 	char held_addr[64];
 	bool holding;

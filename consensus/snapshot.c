@@ -26,6 +26,19 @@
  * callback is ours too) and hand it to raft once the put is done, when raft
  * is no longer taking a snapshot. A newer one replaces one held.
  *
+ * Sending one. libraft 0.22.1's leader loads its snapshot from disk for every
+ * InstallSnapshot it sends (legacyLoadSnapshot), and sends one again at
+ * nearly every heartbeat while the follower installs the last: the follower
+ * rejects the heartbeats anchored at the snapshot's index until it has
+ * installed it, and a rejection of that index aborts the snapshot mode
+ * (progressMaybeDecrement), so the next heartbeat sends it again. A snapshot
+ * of 300 MB that takes a follower 10 s to receive, store and restore made the
+ * leader hold ten copies (3.7 GB) and the follower receive them. So one
+ * install is outstanding at a time: from its load until the follower answers
+ * with an index at or past the snapshot's (or SNAPSHOT_SEND_TIMEOUT_MS), a
+ * load is answered at once with an empty placeholder that io->send drops
+ * (raft takes it for a lost message and tries again later).
+ *
  * A state machine without the parts (sm->snapshot_begin NULL) is serialised
  * at once, on the loop, as before.
  *
@@ -112,9 +125,14 @@ static void held_deliver(struct consensus *c)
 	c->raft_recv(&c->io, &m);
 }
 
+static void install_answered(struct consensus *c, const struct raft_message *m);
+
 static void on_recv(struct raft_io *io, struct raft_message *m)
 {
 	struct consensus *c = from_io(io);
+
+	if (c->send.server_id != 0)
+		install_answered(c, m);
 
 	if (m->type == RAFT_INSTALL_SNAPSHOT && c->snap != NULL && !c->closing) {
 		held_drop(c);
@@ -334,6 +352,110 @@ void consensus__snapshot_restored(struct consensus *c, size_t bytes)
 	consensus__snapshot_due(c, 0);
 }
 
+/* Sending (see the top). */
+#define SNAPSHOT_SEND_TIMEOUT_MS 30000
+
+static bool send_outstanding(struct consensus *c)
+{
+	if (c->send.loading)
+		return true;
+	if (c->send.server_id == 0)
+		return false;
+	if (uv_now(c->loop) - c->send.since >= SNAPSHOT_SEND_TIMEOUT_MS) {
+		c->send.server_id = 0;
+		return false;
+	}
+	return true;
+}
+
+static void on_loaded(struct raft_io_snapshot_get *get, struct raft_snapshot *snapshot, int status)
+{
+	struct consensus *c = get->data;
+	struct raft_io_snapshot_get *req = c->send.req;
+
+	c->send.req = NULL;
+	/* raft sends it from this callback (io_send notes the recipient): the
+	 * load is outstanding until then. */
+	req->cb(req, snapshot, status);
+	c->send.loading = false;
+}
+
+/* An empty snapshot, which io_send drops: raft frees it as a sent message. */
+static int placeholder(struct raft_io_snapshot_get *req)
+{
+	struct raft_snapshot *snap = raft_calloc(1, sizeof *snap);
+
+	if (snap == NULL || (snap->bufs = raft_calloc(1, sizeof *snap->bufs)) == NULL ||
+	    (snap->bufs[0].base = raft_malloc(8)) == NULL) {
+		if (snap != NULL)
+			raft_free(snap->bufs);
+		raft_free(snap);
+		return RAFT_NOMEM;
+	}
+	snap->n_bufs = 1;
+	snap->bufs[0].len = 0;
+	raft_configuration_init(&snap->configuration);
+	req->cb(req, snap, 0);
+	return 0;
+}
+
+static int io_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req,
+			   raft_io_snapshot_get_cb cb)
+{
+	struct consensus *c = from_io(io);
+	int rv;
+
+	req->cb = cb;
+	if (send_outstanding(c)) {
+		c->installs_coalesced++;
+		return placeholder(req);
+	}
+	c->send.get.data = c;
+	rv = c->uv_snapshot_get(io, &c->send.get, on_loaded);
+	if (rv == 0) {
+		c->send.loading = true;
+		c->send.req = req;
+	}
+	return rv;
+}
+
+static int io_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m,
+		   raft_io_send_cb cb)
+{
+	struct consensus *c = from_io(io);
+
+	if (m->type == RAFT_INSTALL_SNAPSHOT) {
+		if (m->install_snapshot.data.len == 0) { /* a placeholder: dropped */
+			cb(req, 0);
+			return 0;
+		}
+		int rv = c->uv_send(io, req, m, cb);
+
+		if (rv == 0) {
+			c->send.server_id = m->server_id;
+			c->send.index = m->install_snapshot.last_index;
+			c->send.since = uv_now(c->loop);
+			c->installs_sent++;
+			logger_info(
+				c->cfg.lg,
+				"consensus: sending snapshot index %llu (%zu bytes) to node %llu",
+				(unsigned long long)m->install_snapshot.last_index,
+				m->install_snapshot.data.len, (unsigned long long)m->server_id);
+		}
+		return rv;
+	}
+	return c->uv_send(io, req, m, cb);
+}
+
+/* The recipient of the outstanding install answers at or past its index. */
+static void install_answered(struct consensus *c, const struct raft_message *m)
+{
+	if (m->type == RAFT_APPEND_ENTRIES_RESULT && m->server_id == c->send.server_id &&
+	    m->append_entries_result.rejected == 0 &&
+	    m->append_entries_result.last_log_index >= c->send.index)
+		c->send.server_id = 0;
+}
+
 bool consensus__snapshot_working(const struct consensus *c)
 {
 	return c->snap != NULL && c->snap->working;
@@ -356,4 +478,8 @@ void consensus__snapshot_init(struct consensus *c, unsigned threshold)
 	c->io.snapshot_put = io_snapshot_put;
 	c->uv_start = c->io.start;
 	c->io.start = io_start;
+	c->uv_snapshot_get = c->io.snapshot_get;
+	c->io.snapshot_get = io_snapshot_get;
+	c->uv_send = c->io.send;
+	c->io.send = io_send;
 }

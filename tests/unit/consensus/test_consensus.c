@@ -1114,6 +1114,37 @@ START_TEST(test_consensus_install_held_while_own_snapshot_is_written)
 }
 END_TEST
 
+/*
+ * A follower that takes a while to receive, store and restore a snapshot
+ * rejects the leader's heartbeats meanwhile, and libraft 0.22.1's leader
+ * sends the snapshot again at each (loading it from disk each time): one
+ * install is outstanding at a time (consensus/snapshot.c).
+ */
+START_TEST(test_consensus_one_snapshot_install_at_a_time)
+{
+	struct node *leader, *late = &cl->nodes[3];
+	unsigned i;
+
+	cl->threshold = 16;
+	cl->trailing = 8;
+	for (i = 0; i < NODES; i++)
+		cl->nodes[i].toy.pad = (size_t)48 << 20;
+	leader = three_nodes();
+	for (i = 0; i < 40; i++)
+		propose_sync(leader, i);
+	ck_assert(run_until(has_snapshot, leader, 20000));
+	node_start(3, false);
+	add_voter(leader, late);
+	assert_caught_up(late, leader);
+	ck_assert_uint_eq(late->toy.restores, 1);
+	ck_assert_uint_eq(leader->c.installs_sent, 1);
+	for (i = 40; i < 50; i++)
+		propose_sync(leader, i);
+	assert_caught_up(late, leader);
+	ck_assert_uint_eq(late->fatals, 0);
+}
+END_TEST
+
 static bool all_done(void *arg)
 {
 	struct result *r = arg;
@@ -1331,6 +1362,7 @@ Suite *consensus_suite(void)
 	tcase_add_test(tc, test_consensus_install_held_while_own_snapshot_is_written);
 	tcase_add_test(tc, test_consensus_snapshots_space_out_as_they_grow);
 	tcase_add_test(tc, test_consensus_close_waits_for_a_snapshot_being_written);
+	tcase_add_test(tc, test_consensus_one_snapshot_install_at_a_time);
 	tcase_add_test(tc, test_consensus_burst_commits_in_groups);
 	tcase_add_test(tc, test_consensus_follower_commits_after_its_append);
 	tcase_add_test(tc, test_consensus_commit_failure_is_fatal);
