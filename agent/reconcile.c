@@ -12,17 +12,42 @@
  * output, exited, lost. They are idempotent, so a report whose outcome is
  * unknown (no leader) is simply sent again.
  *
- * Two kinds of pass. A full pass walks every process of the state (in steps
- * of RECONCILE_SWEEP_ROWS rows, one per loop turn): at start, after a
- * snapshot is restored, and every RECONCILE_FULL_TICKS ticks; it is what makes
- * the reconciler level-triggered. A quick pass, run on the loop
- * turn after an entry was applied, looks only at the processes that entry's
- * effects (or a committed report) named, so that a launch does not wait for
- * a tick and does not pay for a walk over every process ever run. Both start
- * at most RECONCILE_STARTS_MAX attempts, journaled with one fdatasync
- * (exec_start_many); the rest wait for the next loop turn, so a burst of
- * placements never holds the loop for long.
- */
+ * Three kinds of pass, all over the same per-row logic (ensure), each
+ * starting at most RECONCILE_STARTS_MAX attempts, journaled with one
+ * fdatasync (exec_start_many); the rest wait for the next loop turn, so a
+ * burst of placements never holds the loop for long.
+ *
+ *   - The quick pass, run on the loop turn after an entry was applied, looks
+ *     only at the processes that entry's effects (or a committed report)
+ *     named, so that a launch does not wait for a tick.
+ *   - The index pass, every RECONCILE_FULL_TICKS ticks, looks at the
+ *     processes of the live index (below), then at every running attempt
+ *     (stop what the state no longer wants). It is the level-triggered
+ *     pass: its cost follows the processes pending or running here, not
+ *     every process ever run (a walk of 800,000 finished rows every second
+ *     cost each idle agent 7-10% of a core).
+ *   - A walk visits every row of the procs table, RECONCILE_SWEEP_ROWS rows
+ *     at a time. A rebuild walk empties the index and fills it again: at
+ *     start, after a snapshot is restored (wrapped_restore) and after a
+ *     rewind was applied (the applier counts them; agent.c) — the three
+ *     ways rows change without effects this agent sees — one step per loop
+ *     turn. An audit walk runs every RECONCILE_AUDIT_TICKS ticks (10 minutes;
+ *     2 s in debug builds, so that tests catch a drift), one step per tick:
+ *     a live process of this node missing from the index is logged,
+ *     counted (logos_live_missed_total, which the tests require to stay 0),
+ *     added and acted on. The audit is the guarantee: whatever a bug in
+ *     the index's upkeep missed, it is found within minutes.
+ *
+ * The live index (agent_impl.live) is in memory only, never replicated:
+ * the pids whose row places the current attempt on this node and has not
+ * ended. It is kept a superset of that: an effect addressed to this node
+ * adds its pid (every transition that places an attempt on a node, or
+ * kills one, emits one: services/proc.c new_attempt, services/nodes.c
+ * WALK_ADOPT), and a pass that reads a row that is not (or no longer)
+ * this node's live one removes its pid. A process that ends without an
+ * effect (its exit, a node marked down) is thus dropped by the next index
+ * pass at the latest.
+  */
 #include "config.h"
 
 #include <signal.h>
@@ -38,8 +63,13 @@
 #define STOP_GRACE_MS        5000
 #define RECONCILE_STARTS_MAX 32   /* attempts started per pass */
 #define STARTED_HOLD_MS      5    /* a started report waits this long for company */
-#define RECONCILE_FULL_TICKS 4    /* a full pass every this many ticks */
-#define RECONCILE_SWEEP_ROWS 4096 /* rows of a full pass per loop turn */
+#define RECONCILE_FULL_TICKS 4    /* an index pass every this many ticks */
+#define RECONCILE_SWEEP_ROWS 4096 /* rows of a walk (or an index pass) per step */
+#ifdef NDEBUG
+#define RECONCILE_AUDIT_TICKS 2400 /* an audit walk every this many ticks (10 min) */
+#else
+#define RECONCILE_AUDIT_TICKS 8 /* debug builds: often, so that tests see a drift */
+#endif
 
 static void mark(struct agent *a, uint64_t pid);
 
@@ -526,7 +556,7 @@ struct pass {
 	struct agent *a;
 	struct store_txn *t;
 	struct starts *st; /* allocated at the first start */
-	bool full;
+	bool audit;        /* an audit walk: count what the index missed */
 };
 
 /* Remembers process `pid` for the next quick pass, and schedules it. */
@@ -623,16 +653,49 @@ static void prune_stopping(struct agent *a)
 	b->len = j * sizeof *s;
 }
 
-/* Ensures the process of row value (v, vl) if it is this node's and not
- * over; false as ensure. */
-static bool consider(struct pass *ps, const void *v, size_t vl)
+/* The live index. */
+
+static void live_add(struct agent *a, uint64_t pid)
 {
+	struct agent_impl *m = impl(a);
+
+	if (pidset_add(&m->live, pid) != 0) {
+		/* Out of memory: a rebuild walk finds it (and frees the set's
+		 * memory first). */
+		logger_error(&a->lg, "live index: out of memory at pid=%llu: rebuilding it",
+			     (unsigned long long)pid);
+		reconcile__run(a);
+	}
+	a->metrics.live = pidset_count(&m->live);
+}
+
+static void live_remove(struct agent *a, uint64_t pid)
+{
+	pidset_remove(&impl(a)->live, pid);
+	a->metrics.live = pidset_count(&impl(a)->live);
+}
+
+/* Ensures process `pid`, of row value (v, vl), if it is this node's and not
+ * over, and keeps the index in step with what the row says; false as
+ * ensure. */
+static bool consider(struct pass *ps, uint64_t pid, const void *v, size_t vl)
+{
+	struct agent *a = ps->a;
 	struct proc_row row;
 
-	if (proc_row_decode(v, vl, &row) != 0)
+	if (proc_row_decode(v, vl, &row) != 0 || row.node != a->id || proc_is_ended(row.state)) {
+		live_remove(a, pid);
 		return true;
-	if (row.node != ps->a->id || proc_is_ended(row.state))
-		return true;
+	}
+	if (!pidset_has(&impl(a)->live, pid)) {
+		if (ps->audit) {
+			/* A bug in the upkeep of the index (header comment). */
+			a->metrics.live_missed++;
+			logger_warn(&a->lg, "live index: pid=%llu attempt=%u was missing; added",
+				    (unsigned long long)pid, row.attempt);
+		}
+		live_add(a, pid);
+	}
 	return ensure(ps, &row);
 }
 
@@ -645,14 +708,14 @@ static void pass_end(struct pass *ps)
 }
 
 /*
- * The full pass: every process of the state, then every running attempt. It
- * walks at most RECONCILE_SWEEP_ROWS rows per loop turn and resumes from the
- * next pid on the next turn, so that a table of a million processes never
- * holds the loop for long (raft's heartbeats and their answers wait on it: a
- * walk of 800,000 rows at once cost a leader its leadership). A full pass
- * asked for while one runs (a restore) starts over.
+ * A walk over every process of the state, a rebuild or an audit (header
+ * comment). It reads at most RECONCILE_SWEEP_ROWS rows per step and resumes
+ * from the next pid on the next step, so that a table of a million processes
+ * never holds the loop for long (raft's heartbeats and their answers wait on
+ * it: a walk of 800,000 rows at once cost a leader its leadership). A
+ * rebuild asked for while a walk runs (a restore) starts over.
  */
-static void run_full(struct agent *a)
+static void run_walk(struct agent *a)
 {
 	struct store_txn t;
 	struct store_iter it;
@@ -668,7 +731,11 @@ static void run_full(struct agent *a)
 	if (m->full_due) {
 		m->full_due = false;
 		m->sweeping = true;
+		m->sweep_audit = false;
 		m->sweep_next = 0;
+		/* Refilled by this walk, and by effects meanwhile. */
+		pidset_release(&m->live);
+		a->metrics.live = 0;
 		/* Attempts of a previous life of this agent: they ended with it. */
 		for (i = 0; i < m->norphans; i++)
 			report_lost(a, m->orphans[i].pid, m->orphans[i].attempt,
@@ -677,18 +744,19 @@ static void run_full(struct agent *a)
 		m->orphans = NULL;
 		m->norphans = 0;
 	}
+	m->sweep_step = false;
 
 	memset(&ps, 0, sizeof ps);
 	ps.a = a;
 	ps.t = &t;
-	ps.full = true;
+	ps.audit = m->sweep_audit;
 	if (store_iter_init(&it, &t, STORE_PROCS, NULL, 0, STORE_AT_LATEST) == 0) {
 		proc_key(key, m->sweep_next);
 		if (m->sweep_next == 0 || store_iter_seek(&it, key, sizeof key) == 0) {
 			while (store_iter_next(&it, &k, &kl, &v, &vl) == 0) {
-				if (kl == PROC_KEY_LEN &&
-				    (rows++ == RECONCILE_SWEEP_ROWS || !consider(&ps, v, vl))) {
-					m->sweep_next = be64_get(k); /* from here next turn */
+				if (kl == PROC_KEY_LEN && (rows++ == RECONCILE_SWEEP_ROWS ||
+							   !consider(&ps, be64_get(k), v, vl))) {
+					m->sweep_next = be64_get(k); /* from here next step */
 					done = false;
 					break;
 				}
@@ -698,6 +766,58 @@ static void run_full(struct agent *a)
 	}
 	if (done) {
 		m->sweeping = false;
+		if (m->sweep_audit)
+			a->metrics.live_audits++;
+	}
+	store_read_end(&t);
+	pass_end(&ps);
+}
+
+/*
+ * The index pass: the processes of the index as it was when the pass began,
+ * in pid order (as a walk would see them), RECONCILE_SWEEP_ROWS per loop
+ * turn; then every running attempt. Processes indexed meanwhile were marked
+ * by their effects: the quick pass sees them.
+ */
+static void run_index(struct agent *a)
+{
+	struct agent_impl *m = impl(a);
+	uint8_t key[PROC_KEY_LEN];
+	struct store_txn t;
+	struct pass ps;
+	const void *v;
+	size_t vl, end;
+	uint64_t pid;
+
+	if (a->stopping || store_read(&a->store, &t) != 0)
+		return;
+	if (!m->passing) {
+		m->pass_due = false;
+		m->passing = true;
+		m->pass_at = 0;
+		/* Out of memory (pass_n 0): the running attempts only, this
+		 * time; the audit walk is the backstop. */
+		m->pass_pids = pidset_sorted(&m->live, &m->pass_n);
+	}
+	memset(&ps, 0, sizeof ps);
+	ps.a = a;
+	ps.t = &t;
+	end = m->pass_at + RECONCILE_SWEEP_ROWS;
+	if (end > m->pass_n)
+		end = m->pass_n;
+	for (; m->pass_at < end; m->pass_at++) {
+		pid = m->pass_pids[m->pass_at];
+		proc_key(key, pid);
+		if (store_get(&t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl) != 0)
+			live_remove(a, pid); /* gone (rewound away) */
+		else if (!consider(&ps, pid, v, vl))
+			break; /* started enough: from this one next turn */
+	}
+	if (m->pass_at == m->pass_n) {
+		m->passing = false;
+		free(m->pass_pids);
+		m->pass_pids = NULL;
+		m->pass_n = 0;
 		exec_foreach(&a->exec, stop_unwanted, &ps);
 		prune_stopping(a);
 	}
@@ -732,8 +852,9 @@ static void run_marked(struct agent *a)
 		if (i > 0 && pids[i] == pids[i - 1])
 			continue;
 		proc_key(key, pids[i]);
-		if (store_get(&t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl) == 0 &&
-		    !consider(&ps, v, vl))
+		if (store_get(&t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl) != 0)
+			live_remove(a, pids[i]);
+		else if (!consider(&ps, pids[i], v, vl))
 			break;
 	}
 	if (i < n) {
@@ -745,7 +866,7 @@ static void run_marked(struct agent *a)
 		if (buf_append(&rest, pids + i, (n - i) * sizeof *pids) != 0 ||
 		    (m->marked.len > 0 && buf_append(&rest, m->marked.data, m->marked.len) != 0)) {
 			buf_release(&rest);
-			m->full_due = true; /* out of memory: the full pass finds them */
+			m->pass_due = true; /* out of memory: they are in the index */
 		} else {
 			buf_release(&m->marked);
 			m->marked = rest;
@@ -762,6 +883,12 @@ void reconcile__run(struct agent *a)
 	reconcile__schedule(a);
 }
 
+/* Whether a walk has a step to take on the next loop turn. */
+static bool walk_due(struct agent_impl *m)
+{
+	return m->full_due || (m->sweeping && (!m->sweep_audit || m->sweep_step));
+}
+
 static void on_soon(uv_idle_t *h)
 {
 	struct agent *a = h->data;
@@ -769,14 +896,16 @@ static void on_soon(uv_idle_t *h)
 
 	uv_idle_stop(h);
 	m->reconcile_scheduled = false;
-	if (m->full_due || m->sweeping)
-		run_full(a);
+	if (walk_due(m))
+		run_walk(a);
+	if (m->pass_due || m->passing)
+		run_index(a);
 	if (m->marked.len > 0)
 		run_marked(a);
 	/* What the pass deferred (over RECONCILE_STARTS_MAX), what was marked
-	 * during it, the rest of a full pass: on the next loop turn, after its
-	 * I/O. */
-	if (m->marked.len > 0 || m->full_due || m->sweeping)
+	 * during it, the rest of a rebuild or an index pass: on the next loop
+	 * turn, after its I/O. An audit's next step waits for the next tick. */
+	if (m->marked.len > 0 || walk_due(m) || m->passing)
 		reconcile__schedule(a);
 }
 
@@ -798,6 +927,9 @@ void reconcile__effect(void *arg, uint64_t index, const struct effect *e)
 		agent__nudge(a); /* that node learns the commit at once */
 		return;
 	}
+	/* Every transition that places an attempt here (or kills one) says so
+	 * with an effect: the index learns of it here (header comment). */
+	live_add(a, e->pid);
 	if (e->kind == EFFECT_SIGNAL && exec_running(&a->exec, e->pid, e->attempt))
 		signal_once(a, e->pid, e->attempt, e->signal);
 	/* Effects only say where to look (DESIGN §2): the pass reads the
@@ -807,6 +939,7 @@ void reconcile__effect(void *arg, uint64_t index, const struct effect *e)
 
 void reconcile__tick(struct agent *a)
 {
+	struct agent_impl *m = impl(a);
 	struct report *r;
 	uint64_t now = uv_now(&a->loop);
 
@@ -815,10 +948,22 @@ void reconcile__tick(struct agent *a)
 			r->retry_at = 0;
 			report_send(r);
 		}
-	/* A full pass every RECONCILE_FULL_TICKS ticks, never restarting one
-	 * still under way (it would never reach its end). */
-	if (impl(a)->ticks++ % RECONCILE_FULL_TICKS == 0 && !impl(a)->sweeping)
-		reconcile__run(a);
+	/* An index pass every RECONCILE_FULL_TICKS ticks, an audit walk every
+	 * RECONCILE_AUDIT_TICKS, a step of it every tick; never restarting
+	 * one still under way (it would never reach its end). */
+	if (m->ticks++ % RECONCILE_FULL_TICKS == 0 && !m->passing) {
+		m->pass_due = true;
+		reconcile__schedule(a);
+	}
+	if (!m->sweeping && !m->full_due && m->ticks % RECONCILE_AUDIT_TICKS == 0) {
+		m->sweeping = true;
+		m->sweep_audit = true;
+		m->sweep_next = 0;
+	}
+	if (m->sweeping && m->sweep_audit) {
+		m->sweep_step = true;
+		reconcile__schedule(a);
+	}
 }
 
 void reconcile__close(struct agent *a)
@@ -839,6 +984,10 @@ void reconcile__close(struct agent *a)
 	buf_release(&m->stopping);
 	buf_release(&m->signaled);
 	buf_release(&m->marked);
+	pidset_release(&m->live);
+	free(m->pass_pids);
+	m->pass_pids = NULL;
+	m->passing = false;
 	free(m->orphans);
 	m->orphans = NULL;
 }
