@@ -13,7 +13,8 @@
 --                        from BENCH_BASE on
 --                 proc   logos: POST /v1/procs {"argv":["/bin/true"]} without wait;
 --                        with BENCH_COUNT=N (> 1), {"argv":["/bin/true"],"count":N}:
---                        N processes placed by one command
+--                        N processes placed by one command; with BENCH_NODE=NAME,
+--                        placed on that node ("node": NAME)
 --   BENCH_PORTS   optional comma-separated ports: thread i sends to the i-th
 --                 (modulo), all on 127.0.0.1; "spread over all members"
 --   BENCH_LIMIT   optional: a thread stops after this many answers
@@ -27,6 +28,7 @@ local nkeys = tonumber(os.getenv("BENCH_KEYS") or "256")
 local limit = tonumber(os.getenv("BENCH_LIMIT") or "0")
 local base = tonumber(os.getenv("BENCH_BASE") or "0")
 local count = tonumber(os.getenv("BENCH_COUNT") or "1")
+local node = os.getenv("BENCH_NODE")
 
 local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -103,12 +105,14 @@ function request()
 	elseif op == "fresh" then
 		return wrk.format("PUT", "/v1/files/r/" .. key8(base + (counter - 1) * stride + tid), nil, small)
 	elseif op == "proc" then
+		local body = '{"argv":["/bin/true"]'
 		if count > 1 then
-			return wrk.format("POST", "/v1/procs", {["Content-Type"] = "application/json"},
-				'{"argv":["/bin/true"],"count":' .. count .. '}')
+			body = body .. ',"count":' .. count
 		end
-		return wrk.format("POST", "/v1/procs", {["Content-Type"] = "application/json"},
-			'{"argv":["/bin/true"]}')
+		if node then
+			body = body .. ',"node":"' .. node .. '"'
+		end
+		return wrk.format("POST", "/v1/procs", {["Content-Type"] = "application/json"}, body .. '}')
 	end
 	error("unknown BENCH_OP " .. op)
 end
