@@ -5,6 +5,7 @@ agent_libagent_a_CFLAGS = $(AM_CFLAGS) $(RAFT_CFLAGS) $(UV_CFLAGS) $(LMDB_CFLAGS
 	$(MSGPACK_CFLAGS) $(SODIUM_CFLAGS) $(H2O_CFLAGS) $(JANSSON_CFLAGS)
 agent_libagent_a_SOURCES = \
 	agent/agent.c agent/agent.h \
+	agent/attempts.c agent/attempts.h \
 	agent/client.c agent/client.h \
 	agent/options.c agent/options.h \
 	agent/detector.c \
