@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "agent/agent.h"
+#include "agent/attempts.h"
 #include "agent/pidset.h"
 #include "common/buf.h"
 
@@ -74,10 +75,10 @@ struct agent_impl {
 	/* Reconciler. */
 	struct report *reports, *reports_tail; /* in the order they were made */
 	struct report *held_head, *held_tail;  /* not sent yet */
-	struct finals *finals; /* (pid, attempt) with a final report queued (reconcile.c) */
-	uv_timer_t hold;       /* sends held reports */
-	struct buf stopping;   /* struct stopping[] */
-	struct buf signaled;   /* (pid, attempt, signal) triples already delivered */
+	struct attempts finals; /* (pid, attempt) → uint32_t count of final reports queued */
+	uv_timer_t hold;        /* sends held reports */
+	struct buf stopping;    /* struct stopping[] */
+	struct buf signaled;    /* (pid, attempt, signal) triples already delivered */
 	uv_idle_t reconcile_soon;
 	bool reconcile_scheduled;
 	/* The index of this node's live processes and the passes over it

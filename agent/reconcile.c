@@ -73,94 +73,27 @@
 
 static void mark(struct agent *a, uint64_t pid);
 
-/* The attempts with a final report (exited, lost) queued: a set with a
- * count per attempt, open addressing with linear probing, so that a pass over
- * thousands of processes during a burst asks in O(1), not by a walk of the
- * reports. */
-struct final_slot {
-	uint64_t pid;
-	uint32_t attempt;
-	uint32_t count; /* 0: free */
-};
-
-struct finals {
-	struct final_slot *slots;
-	size_t cap; /* a power of two, or 0 */
-	size_t n;
-};
-
-static size_t final_hash(uint64_t pid, uint32_t attempt)
-{
-	uint64_t h = pid * 0x9e3779b97f4a7c15ull ^ (uint64_t)attempt * 0xc2b2ae3d27d4eb4full;
-
-	return (size_t)(h ^ (h >> 29));
-}
-
-static struct final_slot *finals_find(const struct finals *f, uint64_t pid, uint32_t attempt)
-{
-	size_t i;
-
-	if (f == NULL || f->cap == 0)
-		return NULL;
-	for (i = final_hash(pid, attempt) & (f->cap - 1);; i = (i + 1) & (f->cap - 1))
-		if (f->slots[i].count == 0 ||
-		    (f->slots[i].pid == pid && f->slots[i].attempt == attempt))
-			return &f->slots[i];
-}
+/* The attempts with a final report (exited, lost) queued, each with a count
+ * (agent_impl.finals, agent/attempts.h), so that a pass over thousands of
+ * processes during a burst asks in O(1), not by a walk of the reports. */
 
 /* Counts one more final report of (pid, attempt); ERR_NOMEM. */
 static int finals_add(struct agent_impl *m, uint64_t pid, uint32_t attempt)
 {
-	struct finals *f = m->finals;
-	struct final_slot *old, *s;
-	size_t cap, i;
+	uint32_t *count = attempts_add(&m->finals, pid, attempt, NULL);
 
-	if (f == NULL && (f = m->finals = calloc(1, sizeof *f)) == NULL)
+	if (count == NULL)
 		return ERR_NOMEM;
-	if ((f->n + 1) * 4 > f->cap * 3) {
-		struct finals grown = {NULL, f->cap ? f->cap * 2 : 64, f->n};
-
-		old = f->slots;
-		cap = f->cap;
-		grown.slots = calloc(grown.cap, sizeof *grown.slots);
-		if (grown.slots == NULL)
-			return ERR_NOMEM;
-		for (i = 0; i < cap; i++)
-			if (old[i].count != 0)
-				*finals_find(&grown, old[i].pid, old[i].attempt) = old[i];
-		*f = grown;
-		free(old);
-	}
-	s = finals_find(f, pid, attempt);
-	if (s->count == 0) {
-		s->pid = pid;
-		s->attempt = attempt;
-		f->n++;
-	}
-	s->count++;
+	(*count)++;
 	return 0;
 }
 
 static void finals_remove(struct agent_impl *m, uint64_t pid, uint32_t attempt)
 {
-	struct finals *f = m->finals;
-	struct final_slot *s = finals_find(f, pid, attempt);
-	size_t i, j, home;
+	uint32_t *count = attempts_find(&m->finals, pid, attempt);
 
-	if (s == NULL || s->count == 0 || --s->count > 0)
-		return;
-	f->n--;
-	/* Backward-shift deletion keeps every probe chain unbroken. */
-	i = (size_t)(s - f->slots);
-	for (j = (i + 1) & (f->cap - 1); f->slots[j].count != 0; j = (j + 1) & (f->cap - 1)) {
-		home = final_hash(f->slots[j].pid, f->slots[j].attempt) & (f->cap - 1);
-		/* Move j into the hole at i if its home is not in (i, j]. */
-		if (((j - home) & (f->cap - 1)) >= ((j - i) & (f->cap - 1))) {
-			f->slots[i] = f->slots[j];
-			i = j;
-		}
-	}
-	f->slots[i].count = 0;
+	if (count != NULL && --*count == 0)
+		attempts_remove(&m->finals, pid, attempt);
 }
 
 /* Reports. */
@@ -312,9 +245,7 @@ static void report(struct agent *a, struct cmd *c, uint64_t pid, uint32_t attemp
 
 static bool final_report_pending(struct agent *a, uint64_t pid, uint32_t attempt)
 {
-	struct final_slot *s = finals_find(impl(a)->finals, pid, attempt);
-
-	return s != NULL && s->count > 0;
+	return attempts_find(&impl(a)->finals, pid, attempt) != NULL;
 }
 
 static void report_lost(struct agent *a, uint64_t pid, uint32_t attempt, const char *why)
@@ -984,6 +915,8 @@ void reconcile__close(struct agent *a)
 	buf_release(&m->stopping);
 	buf_release(&m->signaled);
 	buf_release(&m->marked);
+	/* Reports still in flight find no count to drop when they end. */
+	attempts_release(&m->finals);
 	pidset_release(&m->live);
 	free(m->pass_pids);
 	m->pass_pids = NULL;
