@@ -46,8 +46,15 @@
  * WALK_ADOPT), and a pass that reads a row that is not (or no longer)
  * this node's live one removes its pid. A process that ends without an
  * effect (its exit, a node marked down) is thus dropped by the next index
- * pass at the latest.
-  */
+ * pass at the latest. Whatever else the old walk of every row looked at is
+ * covered: a requested kill and a queued final report (exited, lost) are on
+ * rows not ended yet, so in the index; attempts the state no longer wants
+ * are found among the executor's running ones (stop_unwanted); attempts of
+ * a previous life of this agent (orphans) are reported at the rebuild at
+ * start. Nothing of the index is written anywhere: what an agent missed
+ * while it was down, the rebuild at its start reads from the rows. Out of
+ * memory while adding to it, the index is rebuilt.
+ */
 #include "config.h"
 
 #include <signal.h>
