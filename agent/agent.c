@@ -161,6 +161,9 @@ static int wrapped_restore(struct sm *sm, const void *buf, size_t len)
 	int rv = a->sm.restore(&a->sm, buf, len);
 
 	if (rv == 0) {
+		logger_info(&a->lg,
+			    "restored a snapshot applied=%llu: the reconciler rebuilds its index",
+			    (unsigned long long)a->sm.applied_index(&a->sm));
 		reconcile__run(a);
 		wake_watches(a);
 	}
