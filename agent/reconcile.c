@@ -726,6 +726,7 @@ static void run_index(struct agent *a)
 	const void *v;
 	size_t vl, end;
 	uint64_t pid;
+	int rv;
 
 	if (a->stopping || store_read(&a->store, &t) != 0)
 		return;
@@ -746,9 +747,10 @@ static void run_index(struct agent *a)
 	for (; m->pass_at < end; m->pass_at++) {
 		pid = m->pass_pids[m->pass_at];
 		proc_key(key, pid);
-		if (store_get(&t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl) != 0)
+		rv = store_get(&t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl);
+		if (rv == ERR_NOTFOUND)
 			live_remove(a, pid); /* gone (rewound away) */
-		else if (!consider(&ps, pid, v, vl))
+		else if (rv == 0 && !consider(&ps, pid, v, vl))
 			break; /* started enough: from this one next turn */
 	}
 	if (m->pass_at == m->pass_n) {
@@ -775,6 +777,7 @@ static void run_marked(struct agent *a)
 	struct pass ps;
 	const void *v;
 	size_t vl;
+	int rv;
 
 	/* Marks made during this pass go to the next one. */
 	buf_init(&m->marked);
@@ -790,9 +793,10 @@ static void run_marked(struct agent *a)
 		if (i > 0 && pids[i] == pids[i - 1])
 			continue;
 		proc_key(key, pids[i]);
-		if (store_get(&t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl) != 0)
+		rv = store_get(&t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl);
+		if (rv == ERR_NOTFOUND)
 			live_remove(a, pids[i]);
-		else if (!consider(&ps, pids[i], v, vl))
+		else if (rv == 0 && !consider(&ps, pids[i], v, vl))
 			break;
 	}
 	if (i < n) {
