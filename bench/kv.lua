@@ -14,7 +14,7 @@
 --                 proc   logos: POST /v1/procs {"argv":["/bin/true"]} without wait;
 --                        with BENCH_COUNT=N (> 1), {"argv":["/bin/true"],"count":N}:
 --                        N processes placed by one command; with BENCH_NODE=NAME,
---                        placed on that node ("node": NAME)
+--                        all placed on that host ("node")
 --   BENCH_PORTS   optional comma-separated ports: thread i sends to the i-th
 --                 (modulo), all on 127.0.0.1; "spread over all members"
 --   BENCH_LIMIT   optional: a thread stops after this many answers
@@ -29,6 +29,7 @@ local limit = tonumber(os.getenv("BENCH_LIMIT") or "0")
 local base = tonumber(os.getenv("BENCH_BASE") or "0")
 local count = tonumber(os.getenv("BENCH_COUNT") or "1")
 local node = os.getenv("BENCH_NODE")
+local node_field = (node and node ~= "") and (',"node":"' .. node .. '"') or ""
 
 local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -105,14 +106,12 @@ function request()
 	elseif op == "fresh" then
 		return wrk.format("PUT", "/v1/files/r/" .. key8(base + (counter - 1) * stride + tid), nil, small)
 	elseif op == "proc" then
-		local body = '{"argv":["/bin/true"]'
 		if count > 1 then
-			body = body .. ',"count":' .. count
+			return wrk.format("POST", "/v1/procs", {["Content-Type"] = "application/json"},
+				'{"argv":["/bin/true"],"count":' .. count .. node_field .. '}')
 		end
-		if node then
-			body = body .. ',"node":"' .. node .. '"'
-		end
-		return wrk.format("POST", "/v1/procs", {["Content-Type"] = "application/json"}, body .. '}')
+		return wrk.format("POST", "/v1/procs", {["Content-Type"] = "application/json"},
+			'{"argv":["/bin/true"]' .. node_field .. '}')
 	end
 	error("unknown BENCH_OP " .. op)
 end
