@@ -101,6 +101,18 @@ static void wake_watches(struct agent *a)
 	}
 }
 
+/* A rewind changes rows without effects: the reconciler rebuilds its index
+ * of this node's processes from the rows (reconcile.c). */
+static void check_rewound(struct agent *a)
+{
+	struct agent_impl *m = impl(a);
+
+	if (a->applier.rewinds != m->rewinds_seen) {
+		m->rewinds_seen = a->applier.rewinds;
+		reconcile__run(a);
+	}
+}
+
 /* The hooks consensus drives: apply (or commit a group), then wake whatever
  * waits on the index — only once it is committed (common/sm.h). */
 static int wrapped_apply(struct sm *sm, uint64_t index, const void *buf, size_t len)
@@ -111,6 +123,7 @@ static int wrapped_apply(struct sm *sm, uint64_t index, const void *buf, size_t 
 	rv = a->sm.apply(&a->sm, index, buf, len);
 	if (rv != 0)
 		return rv;
+	check_rewound(a);
 	wake_watches(a);
 	return 0;
 }
@@ -130,6 +143,7 @@ static int wrapped_flush(struct sm *sm)
 	rv = a->sm.flush(&a->sm);
 	if (rv != 0)
 		return rv;
+	check_rewound(a);
 	wake_watches(a);
 	return 0;
 }
@@ -161,6 +175,9 @@ static int wrapped_restore(struct sm *sm, const void *buf, size_t len)
 	int rv = a->sm.restore(&a->sm, buf, len);
 
 	if (rv == 0) {
+		logger_info(&a->lg,
+			    "restored a snapshot applied=%llu: the reconciler rebuilds its index",
+			    (unsigned long long)a->sm.applied_index(&a->sm));
 		reconcile__run(a);
 		wake_watches(a);
 	}
@@ -468,7 +485,8 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 	buf_init(&m->signaled);
 	buf_init(&m->seen);
 	buf_init(&m->marked);
-	m->full_due = true; /* the first pass: orphans, and what the state holds */
+	attempts_init(&m->finals, sizeof(uint32_t));
+	m->full_due = true; /* the first pass: orphans, and the index from the rows */
 
 	if (a->cfg.dev) {
 		snprintf(a->cfg.data_dir, sizeof a->cfg.data_dir, "/tmp/logosd-dev-XXXXXX");

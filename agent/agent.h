@@ -118,8 +118,11 @@ struct agent_metrics {
 	uint64_t forwarded;     /* commands forwarded to the leader */
 	uint64_t commit_ns_sum; /* sum of propose-to-apply latency of entries */
 	uint64_t commit_count;
-	uint64_t batch_max; /* largest batch */
-	uint64_t spawned;   /* attempts started here */
+	uint64_t batch_max;   /* largest batch */
+	uint64_t spawned;     /* attempts started here */
+	uint64_t live;        /* processes in the reconciler's index (reconcile.c) */
+	uint64_t live_missed; /* live processes an audit walk found missing from it */
+	uint64_t live_audits; /* audit walks completed */
 };
 const struct agent_metrics *agent_metrics(const struct agent *a);
 

@@ -148,6 +148,15 @@ static void metrics_read(struct http_req *r, struct store_txn *t)
 	       m->batch_max);
 	METRIC("logos_spawned_total", "counter", "Process attempts started on this node.",
 	       "%" PRIu64, m->spawned);
+	METRIC("logos_live", "gauge",
+	       "Processes in this node's reconciler index (placed here, not known to have ended).",
+	       "%" PRIu64, m->live);
+	METRIC("logos_live_missed_total", "counter",
+	       "Live processes of this node an audit walk found missing from the index (a bug).",
+	       "%" PRIu64, m->live_missed);
+	METRIC("logos_live_audits_total", "counter",
+	       "Audit walks of every process that compared it with the index.", "%" PRIu64,
+	       m->live_audits);
 	METRIC("logos_store_commits_total", "counter",
 	       "LMDB write transactions that committed applied entries (one per group).",
 	       "%" PRIu64, r->h->a->store.commits);

@@ -56,15 +56,13 @@
 #define EXEC_GRACE_MS      500  /* pipes held open by a descendant after the exit */
 #define EXEC_KILL_AFTER_MS 5000 /* SIGTERM at the timeout, SIGKILL this later */
 
-/* One slot of the set of known attempts; during exec_init also what the
- * journal says about it. */
-struct exec_known_slot {
-	uint64_t pid;
+/* The value of an attempt in the set of known attempts (x->known, keyed by
+ * (pid, attempt), agent/attempts.h); during exec_init also what the journal
+ * says about it. */
+struct known_attempt {
 	uint64_t os_pid;        /* exec_init only: from the R record */
 	struct exec_proc *proc; /* running now (exec_running), else NULL */
-	uint32_t attempt;
-	bool used;
-	bool open; /* exec_init only: started, not known to have ended */
+	bool open;              /* exec_init only: started, not known to have ended */
 };
 
 enum {
@@ -102,75 +100,9 @@ struct exec_proc {
 
 /* ---- the set of known attempts ---- */
 
-static size_t known_hash(uint64_t pid, uint32_t attempt)
-{
-	uint64_t h = pid * 0x9e3779b97f4a7c15ull ^ (uint64_t)attempt * 0xc2b2ae3d27d4eb4full;
-
-	return (size_t)(h ^ (h >> 29));
-}
-
-static struct exec_known_slot *known_find(struct exec_known_slot *slots, size_t cap, uint64_t pid,
-					  uint32_t attempt)
-{
-	size_t i;
-
-	if (cap == 0)
-		return NULL;
-	for (i = known_hash(pid, attempt) & (cap - 1);; i = (i + 1) & (cap - 1)) {
-		if (!slots[i].used || (slots[i].pid == pid && slots[i].attempt == attempt))
-			return &slots[i];
-	}
-}
-
-/* Makes room for `more` more entries. */
-static int known_reserve(struct exec *x, size_t more)
-{
-	struct exec_known_slot *old = x->known, *slots, *s;
-	size_t cap, i;
-
-	if ((x->nknown + more) * 4 <= x->known_cap * 3)
-		return 0;
-	cap = x->known_cap ? x->known_cap * 2 : 64;
-	while ((x->nknown + more) * 4 > cap * 3)
-		cap *= 2;
-	slots = calloc(cap, sizeof *slots);
-	if (slots == NULL)
-		return ERR_NOMEM;
-	for (i = 0; i < x->known_cap; i++) {
-		if (!old[i].used)
-			continue;
-		s = known_find(slots, cap, old[i].pid, old[i].attempt);
-		*s = old[i];
-	}
-	free(old);
-	x->known = slots;
-	x->known_cap = cap;
-	return 0;
-}
-
-/* The slot of (pid, attempt), added if new; NULL when out of memory. */
-static struct exec_known_slot *known_add(struct exec *x, uint64_t pid, uint32_t attempt)
-{
-	struct exec_known_slot *s;
-
-	if (known_reserve(x, 1) != 0)
-		return NULL;
-	s = known_find(x->known, x->known_cap, pid, attempt);
-	if (!s->used) {
-		memset(s, 0, sizeof *s);
-		s->used = true;
-		s->pid = pid;
-		s->attempt = attempt;
-		x->nknown++;
-	}
-	return s;
-}
-
 bool exec_known(const struct exec *x, uint64_t pid, uint32_t attempt)
 {
-	struct exec_known_slot *s = known_find(x->known, x->known_cap, pid, attempt);
-
-	return s != NULL && s->used;
+	return attempts_find(&x->known, pid, attempt) != NULL;
 }
 
 /* ---- the journal ---- */
@@ -254,7 +186,7 @@ static bool parse_record(const char *line, char *type, uint64_t *pid, uint32_t *
  * empty journal. */
 static int journal_read(struct exec *x)
 {
-	struct exec_known_slot *s;
+	struct known_attempt *s;
 	char *line = NULL;
 	size_t cap = 0, lineno = 0;
 	ssize_t n;
@@ -280,7 +212,7 @@ static int journal_read(struct exec *x)
 				    x->journal_path, lineno);
 			continue;
 		}
-		s = known_add(x, pid, attempt);
+		s = attempts_add(&x->known, pid, attempt, NULL);
 		if (s == NULL) {
 			rv = err_set(x->errmsg, sizeof x->errmsg, ERR_NOMEM,
 				     "read journal '%s': out of memory", x->journal_path);
@@ -461,9 +393,10 @@ static void kill_orphans(struct exec *x, const struct exec_orphan *orphans, size
 /* Rewrites the journal as one K line per known attempt, atomically. */
 static int journal_compact(struct exec *x)
 {
-	struct exec_known_slot *slots = x->known;
 	char tmp[sizeof x->journal_path + 8], dir[sizeof x->journal_path], *slash;
-	size_t i;
+	size_t pos = 0;
+	uint64_t pid;
+	uint32_t attempt;
 	FILE *f;
 	int fd, rv;
 
@@ -472,10 +405,8 @@ static int journal_compact(struct exec *x)
 	if (f == NULL)
 		return err_set(x->errmsg, sizeof x->errmsg, ERR_IO, "create '%s': %s", tmp,
 			       strerror(errno));
-	for (i = 0; i < x->known_cap; i++) {
-		if (slots[i].used)
-			fprintf(f, "K %" PRIu64 " %" PRIu32 "\n", slots[i].pid, slots[i].attempt);
-	}
+	while (attempts_next(&x->known, &pos, &pid, &attempt) != NULL)
+		fprintf(f, "K %" PRIu64 " %" PRIu32 "\n", pid, attempt);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		rv = err_set(x->errmsg, sizeof x->errmsg, ERR_IO, "write '%s': %s", tmp,
 			     strerror(errno));
@@ -521,12 +452,15 @@ int exec_init(struct exec *x, uv_loop_t *loop, const char *journal_path,
 	      const struct exec_callbacks *cb, void *arg, struct logger *lg,
 	      struct exec_orphan **orphans, size_t *norphans)
 {
-	struct exec_known_slot *slots;
+	struct known_attempt *k;
 	struct exec_orphan *list = NULL;
-	size_t n = 0, i;
+	size_t n = 0, pos;
+	uint64_t pid;
+	uint32_t attempt;
 	int rv;
 
 	memset(x, 0, sizeof *x);
+	attempts_init(&x->known, sizeof(struct known_attempt));
 	x->loop = loop;
 	x->cb = *cb;
 	x->arg = arg;
@@ -544,9 +478,8 @@ int exec_init(struct exec *x, uv_loop_t *loop, const char *journal_path,
 	rv = journal_read(x);
 	if (rv != 0)
 		goto err_known;
-	slots = x->known;
-	for (i = 0; i < x->known_cap; i++)
-		n += slots[i].used && slots[i].open;
+	for (pos = 0; (k = attempts_next(&x->known, &pos, &pid, &attempt)) != NULL;)
+		n += k->open;
 	if (n > 0) {
 		list = calloc(n, sizeof *list);
 		if (list == NULL) {
@@ -555,13 +488,13 @@ int exec_init(struct exec *x, uv_loop_t *loop, const char *journal_path,
 			goto err_known;
 		}
 		n = 0;
-		for (i = 0; i < x->known_cap; i++) {
-			if (!slots[i].used || !slots[i].open)
+		for (pos = 0; (k = attempts_next(&x->known, &pos, &pid, &attempt)) != NULL;) {
+			if (!k->open)
 				continue;
-			list[n].pid = slots[i].pid;
-			list[n].attempt = slots[i].attempt;
-			list[n].os_pid = slots[i].os_pid;
-			slots[i].open = false;
+			list[n].pid = pid;
+			list[n].attempt = attempt;
+			list[n].os_pid = k->os_pid;
+			k->open = false;
 			n++;
 		}
 		qsort(list, n, sizeof *list, orphan_cmp);
@@ -582,7 +515,7 @@ int exec_init(struct exec *x, uv_loop_t *loop, const char *journal_path,
 	uv_timer_init(loop, &x->timer);
 	x->timer.data = x;
 	logger_info(x->lg, "executor ready journal='%s' known=%zu orphans=%zu", x->journal_path,
-		    x->nknown, n);
+		    attempts_count(&x->known), n);
 	if (orphans != NULL)
 		*orphans = list;
 	else
@@ -594,8 +527,7 @@ int exec_init(struct exec *x, uv_loop_t *loop, const char *journal_path,
 err_list:
 	free(list);
 err_known:
-	free(x->known);
-	x->known = NULL;
+	attempts_release(&x->known);
 	return rv;
 }
 
@@ -605,9 +537,9 @@ err_known:
  * (the reconciler asks for every process of its node on every pass). */
 static struct exec_proc *proc_find(const struct exec *x, uint64_t pid, uint32_t attempt)
 {
-	struct exec_known_slot *s = known_find(x->known, x->known_cap, pid, attempt);
+	struct known_attempt *s = attempts_find(&x->known, pid, attempt);
 
-	if (s == NULL || !s->used || s->proc == NULL || s->proc->finished)
+	if (s == NULL || s->proc == NULL || s->proc->finished)
 		return NULL;
 	return s->proc;
 }
@@ -627,9 +559,7 @@ static void maybe_closed(struct exec *x)
 	if (x->journal_fd >= 0)
 		close(x->journal_fd);
 	x->journal_fd = -1;
-	free(x->known);
-	x->known = NULL;
-	x->nknown = x->known_cap = 0;
+	attempts_release(&x->known);
 	cb(x);
 }
 
@@ -695,13 +625,13 @@ static void maybe_finish(struct exec_proc *p)
 {
 	struct exec *x = p->x;
 
-	struct exec_known_slot *k;
+	struct known_attempt *k;
 
 	if (p->finished || !p->exited || !p->out[0].eof || !p->out[1].eof)
 		return;
 	p->finished = true;
-	k = known_find(x->known, x->known_cap, p->pid, p->attempt);
-	if (k != NULL && k->used && k->proc == p)
+	k = attempts_find(&x->known, p->pid, p->attempt);
+	if (k != NULL && k->proc == p)
 		k->proc = NULL;
 	/* An attempt is its process group: leftovers that closed their output
 	 * (or outlived the grace) go with it. */
@@ -912,10 +842,10 @@ static void spawn_one(struct exec *x, const struct exec_spec *spec, struct exec_
 {
 	uv_process_options_t opts;
 	uv_stdio_container_t stdio[3];
-	struct exec_known_slot *k;
+	struct known_attempt *k;
 	int rv, i;
 
-	k = known_find(x->known, x->known_cap, spec->pid, spec->attempt);
+	k = attempts_find(&x->known, spec->pid, spec->attempt);
 	k->proc = p;
 	p->x = x;
 	p->pid = spec->pid;
@@ -1022,7 +952,7 @@ int exec_start_many(struct exec *x, const struct exec_spec *specs, size_t n, int
 		return 0;
 	buf_init(&text);
 	procs = calloc(n, sizeof *procs);
-	if (procs == NULL || known_reserve(x, n) != 0) {
+	if (procs == NULL || attempts_reserve(&x->known, n) != 0) {
 		rv = err_set(x->errmsg, sizeof x->errmsg, ERR_NOMEM,
 			     "start %zu attempts: out of memory", n);
 		goto out;
@@ -1060,7 +990,8 @@ int exec_start_many(struct exec *x, const struct exec_spec *specs, size_t n, int
 	for (i = 0; i < n; i++) {
 		if (procs[i] == NULL)
 			continue;
-		known_add(x, specs[i].pid, specs[i].attempt); /* room reserved above */
+		/* Room reserved above: cannot fail. */
+		attempts_add(&x->known, specs[i].pid, specs[i].attempt, NULL);
 		env = make_env(&specs[i], pid_var, sizeof pid_var, attempt_var, sizeof attempt_var);
 		if (env == NULL) {
 			/* Journaled but not spawned: an orphan of this life,

@@ -19,6 +19,7 @@
 
 #include <uv.h>
 
+#include "agent/attempts.h"
 #include "common/log.h"
 
 #define EXEC_CHUNK_MAX (64u << 10) /* bytes per output chunk */
@@ -67,11 +68,9 @@ struct exec {
 	void (*close_cb)(struct exec *x);
 	char errmsg[256];
 	/* Private. */
-	void *known;       /* hash set of every attempt ever journaled */
-	size_t nknown;     /* entries in `known` */
-	size_t known_cap;  /* slots in `known`, a power of two */
-	uv_timer_t timer;  /* closed by exec_close so that its cb fires on a later turn */
-	bool timer_closed; /* `timer`'s close callback ran */
+	struct attempts known; /* every attempt ever journaled (exec.c) */
+	uv_timer_t timer;      /* closed by exec_close so that its cb fires on a later turn */
+	bool timer_closed;     /* `timer`'s close callback ran */
 };
 
 /* A journaled attempt found at exec_init, from a previous life of the agent. */

@@ -13,6 +13,8 @@
 #include <uv.h>
 
 #include "agent/agent.h"
+#include "agent/attempts.h"
+#include "agent/pidset.h"
 #include "common/buf.h"
 
 #define AGENT_TICK_MS            250
@@ -73,15 +75,26 @@ struct agent_impl {
 	/* Reconciler. */
 	struct report *reports, *reports_tail; /* in the order they were made */
 	struct report *held_head, *held_tail;  /* not sent yet */
-	struct finals *finals; /* (pid, attempt) with a final report queued (reconcile.c) */
-	uv_timer_t hold;       /* sends held reports */
-	struct buf stopping;   /* struct stopping[] */
-	struct buf signaled;   /* (pid, attempt, signal) triples already delivered */
+	struct attempts finals; /* (pid, attempt) → uint32_t count of final reports queued */
+	uv_timer_t hold;        /* sends held reports */
+	struct buf stopping;    /* struct stopping[] */
+	struct buf signaled;    /* (pid, attempt, signal) triples already delivered */
 	uv_idle_t reconcile_soon;
 	bool reconcile_scheduled;
-	bool full_due;                    /* the next pass walks every process */
-	bool sweeping;                    /* a full pass is under way... */
+	/* The index of this node's live processes and the passes over it
+	 * (reconcile.c, header comment). */
+	struct pidset live;               /* pids placed here, not ended (a superset) */
+	bool full_due;                    /* a rebuild walk of every process is due */
+	bool sweeping;                    /* a walk of every process is under way... */
+	bool sweep_audit;                 /* ...an audit (paced by ticks), not a rebuild... */
+	bool sweep_step;                  /* ...(audit: a tick allowed its next step)... */
 	uint64_t sweep_next;              /* ...and goes on from this pid */
+	bool pass_due;                    /* an index pass is due (every RECONCILE_FULL_TICKS) */
+	bool passing;                     /* an index pass is under way: */
+	uint64_t *pass_pids;              /* the index when it began, in pid order... */
+	size_t pass_n;                    /* ...how many... */
+	size_t pass_at;                   /* ...and the next one */
+	uint64_t rewinds_seen;            /* a->applier.rewinds at the last rebuild (agent.c) */
 	bool nudge_inflight, nudge_again; /* submit.c, agent__nudge */
 	uv_timer_t nudge_timer;
 	uint64_t nudge_mark; /* metrics.proposals when the nudge was asked for */
@@ -149,10 +162,12 @@ const char *submit__leader_http(struct agent *a);
 void agent__nudge(struct agent *a);
 
 /* reconcile.c */
-/* A pass on the next loop turn: quick (the processes effects named), or full
- * if one is due. */
+/* A pass on the next loop turn: quick (the processes effects named), and an
+ * index pass or a step of a walk if one is due (reconcile.c). */
 void reconcile__schedule(struct agent *a);
-/* A full pass on the next loop turn. */
+/* A rebuild on the next loop turn: the index of this node's processes is
+ * emptied and a walk of every process fills it again (at start, after a
+ * snapshot is restored, after a rewind). */
 void reconcile__run(struct agent *a);
 void reconcile__effect(void *arg, uint64_t index, const struct effect *e);
 void reconcile__tick(struct agent *a);

@@ -5,6 +5,7 @@ agent_libagent_a_CFLAGS = $(AM_CFLAGS) $(RAFT_CFLAGS) $(UV_CFLAGS) $(LMDB_CFLAGS
 	$(MSGPACK_CFLAGS) $(SODIUM_CFLAGS) $(H2O_CFLAGS) $(JANSSON_CFLAGS)
 agent_libagent_a_SOURCES = \
 	agent/agent.c agent/agent.h \
+	agent/attempts.c agent/attempts.h \
 	agent/client.c agent/client.h \
 	agent/options.c agent/options.h \
 	agent/detector.c \
@@ -13,6 +14,7 @@ agent_libagent_a_SOURCES = \
 	agent/http_parse.c agent/http_parse.h \
 	agent/api_status.c agent/api_procs.c agent/api_store.c agent/api_internal.c \
 	agent/internal.h \
+	agent/pidset.c agent/pidset.h \
 	agent/reconcile.c \
 	agent/submit.c
 

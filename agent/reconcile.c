@@ -12,16 +12,48 @@
  * output, exited, lost. They are idempotent, so a report whose outcome is
  * unknown (no leader) is simply sent again.
  *
- * Two kinds of pass. A full pass walks every process of the state (in steps
- * of RECONCILE_SWEEP_ROWS rows, one per loop turn): at start, after a
- * snapshot is restored, and every RECONCILE_FULL_TICKS ticks; it is what makes
- * the reconciler level-triggered. A quick pass, run on the loop
- * turn after an entry was applied, looks only at the processes that entry's
- * effects (or a committed report) named, so that a launch does not wait for
- * a tick and does not pay for a walk over every process ever run. Both start
- * at most RECONCILE_STARTS_MAX attempts, journaled with one fdatasync
- * (exec_start_many); the rest wait for the next loop turn, so a burst of
- * placements never holds the loop for long.
+ * Three kinds of pass, all over the same per-row logic (ensure), each
+ * starting at most RECONCILE_STARTS_MAX attempts, journaled with one
+ * fdatasync (exec_start_many); the rest wait for the next loop turn, so a
+ * burst of placements never holds the loop for long.
+ *
+ *   - The quick pass, run on the loop turn after an entry was applied, looks
+ *     only at the processes that entry's effects (or a committed report)
+ *     named, so that a launch does not wait for a tick.
+ *   - The index pass, every RECONCILE_FULL_TICKS ticks, looks at the
+ *     processes of the live index (below), then at every running attempt
+ *     (stop what the state no longer wants). It is the level-triggered
+ *     pass: its cost follows the processes pending or running here, not
+ *     every process ever run (a walk of 800,000 finished rows every second
+ *     cost each idle agent 7-10% of a core).
+ *   - A walk visits every row of the procs table, RECONCILE_SWEEP_ROWS rows
+ *     at a time. A rebuild walk empties the index and fills it again: at
+ *     start, after a snapshot is restored (wrapped_restore) and after a
+ *     rewind was applied (the applier counts them; agent.c) — the three
+ *     ways rows change without effects this agent sees — one step per loop
+ *     turn. An audit walk runs every RECONCILE_AUDIT_TICKS ticks (10 minutes;
+ *     2 s in debug builds, so that tests catch a drift), one step per tick:
+ *     a live process of this node missing from the index is logged,
+ *     counted (logos_live_missed_total, which the tests require to stay 0),
+ *     added and acted on. The audit is the guarantee: whatever a bug in
+ *     the index's upkeep missed, it is found within minutes.
+ *
+ * The live index (agent_impl.live) is in memory only, never replicated:
+ * the pids whose row places the current attempt on this node and has not
+ * ended. It is kept a superset of that: an effect addressed to this node
+ * adds its pid (every transition that places an attempt on a node, or
+ * kills one, emits one: services/proc.c new_attempt, services/nodes.c
+ * WALK_ADOPT), and a pass that reads a row that is not (or no longer)
+ * this node's live one removes its pid. A process that ends without an
+ * effect (its exit, a node marked down) is thus dropped by the next index
+ * pass at the latest. Whatever else the old walk of every row looked at is
+ * covered: a requested kill and a queued final report (exited, lost) are on
+ * rows not ended yet, so in the index; attempts the state no longer wants
+ * are found among the executor's running ones (stop_unwanted); attempts of
+ * a previous life of this agent (orphans) are reported at the rebuild at
+ * start. Nothing of the index is written anywhere: what an agent missed
+ * while it was down, the rebuild at its start reads from the rows. Out of
+ * memory while adding to it, the index is rebuilt.
  */
 #include "config.h"
 
@@ -38,99 +70,37 @@
 #define STOP_GRACE_MS        5000
 #define RECONCILE_STARTS_MAX 32   /* attempts started per pass */
 #define STARTED_HOLD_MS      5    /* a started report waits this long for company */
-#define RECONCILE_FULL_TICKS 4    /* a full pass every this many ticks */
-#define RECONCILE_SWEEP_ROWS 4096 /* rows of a full pass per loop turn */
+#define RECONCILE_FULL_TICKS 4    /* an index pass every this many ticks */
+#define RECONCILE_SWEEP_ROWS 4096 /* rows of a walk (or an index pass) per step */
+#ifdef NDEBUG
+#define RECONCILE_AUDIT_TICKS 2400 /* an audit walk every this many ticks (10 min) */
+#else
+#define RECONCILE_AUDIT_TICKS 8 /* debug builds: often, so that tests see a drift */
+#endif
 
 static void mark(struct agent *a, uint64_t pid);
 
-/* The attempts with a final report (exited, lost) queued: a set with a
- * count per attempt, open addressing with linear probing, so that a pass over
- * thousands of processes during a burst asks in O(1), not by a walk of the
- * reports. */
-struct final_slot {
-	uint64_t pid;
-	uint32_t attempt;
-	uint32_t count; /* 0: free */
-};
-
-struct finals {
-	struct final_slot *slots;
-	size_t cap; /* a power of two, or 0 */
-	size_t n;
-};
-
-static size_t final_hash(uint64_t pid, uint32_t attempt)
-{
-	uint64_t h = pid * 0x9e3779b97f4a7c15ull ^ (uint64_t)attempt * 0xc2b2ae3d27d4eb4full;
-
-	return (size_t)(h ^ (h >> 29));
-}
-
-static struct final_slot *finals_find(const struct finals *f, uint64_t pid, uint32_t attempt)
-{
-	size_t i;
-
-	if (f == NULL || f->cap == 0)
-		return NULL;
-	for (i = final_hash(pid, attempt) & (f->cap - 1);; i = (i + 1) & (f->cap - 1))
-		if (f->slots[i].count == 0 ||
-		    (f->slots[i].pid == pid && f->slots[i].attempt == attempt))
-			return &f->slots[i];
-}
+/* The attempts with a final report (exited, lost) queued, each with a count
+ * (agent_impl.finals, agent/attempts.h), so that a pass over thousands of
+ * processes during a burst asks in O(1), not by a walk of the reports. */
 
 /* Counts one more final report of (pid, attempt); ERR_NOMEM. */
 static int finals_add(struct agent_impl *m, uint64_t pid, uint32_t attempt)
 {
-	struct finals *f = m->finals;
-	struct final_slot *old, *s;
-	size_t cap, i;
+	uint32_t *count = attempts_add(&m->finals, pid, attempt, NULL);
 
-	if (f == NULL && (f = m->finals = calloc(1, sizeof *f)) == NULL)
+	if (count == NULL)
 		return ERR_NOMEM;
-	if ((f->n + 1) * 4 > f->cap * 3) {
-		struct finals grown = {NULL, f->cap ? f->cap * 2 : 64, f->n};
-
-		old = f->slots;
-		cap = f->cap;
-		grown.slots = calloc(grown.cap, sizeof *grown.slots);
-		if (grown.slots == NULL)
-			return ERR_NOMEM;
-		for (i = 0; i < cap; i++)
-			if (old[i].count != 0)
-				*finals_find(&grown, old[i].pid, old[i].attempt) = old[i];
-		*f = grown;
-		free(old);
-	}
-	s = finals_find(f, pid, attempt);
-	if (s->count == 0) {
-		s->pid = pid;
-		s->attempt = attempt;
-		f->n++;
-	}
-	s->count++;
+	(*count)++;
 	return 0;
 }
 
 static void finals_remove(struct agent_impl *m, uint64_t pid, uint32_t attempt)
 {
-	struct finals *f = m->finals;
-	struct final_slot *s = finals_find(f, pid, attempt);
-	size_t i, j, home;
+	uint32_t *count = attempts_find(&m->finals, pid, attempt);
 
-	if (s == NULL || s->count == 0 || --s->count > 0)
-		return;
-	f->n--;
-	/* Backward-shift deletion keeps every probe chain unbroken. */
-	i = (size_t)(s - f->slots);
-	for (j = (i + 1) & (f->cap - 1); f->slots[j].count != 0; j = (j + 1) & (f->cap - 1)) {
-		home = final_hash(f->slots[j].pid, f->slots[j].attempt) & (f->cap - 1);
-		/* Move j into the hole at i if its home is not in (i, j]. */
-		if (((j - home) & (f->cap - 1)) >= ((j - i) & (f->cap - 1))) {
-			f->slots[i] = f->slots[j];
-			i = j;
-		}
-	}
-	f->slots[i].count = 0;
+	if (count != NULL && --*count == 0)
+		attempts_remove(&m->finals, pid, attempt);
 }
 
 /* Reports. */
@@ -282,9 +252,7 @@ static void report(struct agent *a, struct cmd *c, uint64_t pid, uint32_t attemp
 
 static bool final_report_pending(struct agent *a, uint64_t pid, uint32_t attempt)
 {
-	struct final_slot *s = finals_find(impl(a)->finals, pid, attempt);
-
-	return s != NULL && s->count > 0;
+	return attempts_find(&impl(a)->finals, pid, attempt) != NULL;
 }
 
 static void report_lost(struct agent *a, uint64_t pid, uint32_t attempt, const char *why)
@@ -526,7 +494,7 @@ struct pass {
 	struct agent *a;
 	struct store_txn *t;
 	struct starts *st; /* allocated at the first start */
-	bool full;
+	bool audit;        /* an audit walk: count what the index missed */
 };
 
 /* Remembers process `pid` for the next quick pass, and schedules it. */
@@ -623,16 +591,49 @@ static void prune_stopping(struct agent *a)
 	b->len = j * sizeof *s;
 }
 
-/* Ensures the process of row value (v, vl) if it is this node's and not
- * over; false as ensure. */
-static bool consider(struct pass *ps, const void *v, size_t vl)
+/* The live index. */
+
+static void live_add(struct agent *a, uint64_t pid)
 {
+	struct agent_impl *m = impl(a);
+
+	if (pidset_add(&m->live, pid) != 0) {
+		/* Out of memory: a rebuild walk finds it (and frees the set's
+		 * memory first). */
+		logger_error(&a->lg, "live index: out of memory at pid=%llu: rebuilding it",
+			     (unsigned long long)pid);
+		reconcile__run(a);
+	}
+	a->metrics.live = pidset_count(&m->live);
+}
+
+static void live_remove(struct agent *a, uint64_t pid)
+{
+	pidset_remove(&impl(a)->live, pid);
+	a->metrics.live = pidset_count(&impl(a)->live);
+}
+
+/* Ensures process `pid`, of row value (v, vl), if it is this node's and not
+ * over, and keeps the index in step with what the row says; false as
+ * ensure. */
+static bool consider(struct pass *ps, uint64_t pid, const void *v, size_t vl)
+{
+	struct agent *a = ps->a;
 	struct proc_row row;
 
-	if (proc_row_decode(v, vl, &row) != 0)
+	if (proc_row_decode(v, vl, &row) != 0 || row.node != a->id || proc_is_ended(row.state)) {
+		live_remove(a, pid);
 		return true;
-	if (row.node != ps->a->id || proc_is_ended(row.state))
-		return true;
+	}
+	if (!pidset_has(&impl(a)->live, pid)) {
+		if (ps->audit) {
+			/* A bug in the upkeep of the index (header comment). */
+			a->metrics.live_missed++;
+			logger_warn(&a->lg, "live index: pid=%llu attempt=%u was missing; added",
+				    (unsigned long long)pid, row.attempt);
+		}
+		live_add(a, pid);
+	}
 	return ensure(ps, &row);
 }
 
@@ -645,14 +646,14 @@ static void pass_end(struct pass *ps)
 }
 
 /*
- * The full pass: every process of the state, then every running attempt. It
- * walks at most RECONCILE_SWEEP_ROWS rows per loop turn and resumes from the
- * next pid on the next turn, so that a table of a million processes never
- * holds the loop for long (raft's heartbeats and their answers wait on it: a
- * walk of 800,000 rows at once cost a leader its leadership). A full pass
- * asked for while one runs (a restore) starts over.
+ * A walk over every process of the state, a rebuild or an audit (header
+ * comment). It reads at most RECONCILE_SWEEP_ROWS rows per step and resumes
+ * from the next pid on the next step, so that a table of a million processes
+ * never holds the loop for long (raft's heartbeats and their answers wait on
+ * it: a walk of 800,000 rows at once cost a leader its leadership). A
+ * rebuild asked for while a walk runs (a restore) starts over.
  */
-static void run_full(struct agent *a)
+static void run_walk(struct agent *a)
 {
 	struct store_txn t;
 	struct store_iter it;
@@ -668,7 +669,11 @@ static void run_full(struct agent *a)
 	if (m->full_due) {
 		m->full_due = false;
 		m->sweeping = true;
+		m->sweep_audit = false;
 		m->sweep_next = 0;
+		/* Refilled by this walk, and by effects meanwhile. */
+		pidset_release(&m->live);
+		a->metrics.live = 0;
 		/* Attempts of a previous life of this agent: they ended with it. */
 		for (i = 0; i < m->norphans; i++)
 			report_lost(a, m->orphans[i].pid, m->orphans[i].attempt,
@@ -677,18 +682,19 @@ static void run_full(struct agent *a)
 		m->orphans = NULL;
 		m->norphans = 0;
 	}
+	m->sweep_step = false;
 
 	memset(&ps, 0, sizeof ps);
 	ps.a = a;
 	ps.t = &t;
-	ps.full = true;
+	ps.audit = m->sweep_audit;
 	if (store_iter_init(&it, &t, STORE_PROCS, NULL, 0, STORE_AT_LATEST) == 0) {
 		proc_key(key, m->sweep_next);
 		if (m->sweep_next == 0 || store_iter_seek(&it, key, sizeof key) == 0) {
 			while (store_iter_next(&it, &k, &kl, &v, &vl) == 0) {
-				if (kl == PROC_KEY_LEN &&
-				    (rows++ == RECONCILE_SWEEP_ROWS || !consider(&ps, v, vl))) {
-					m->sweep_next = be64_get(k); /* from here next turn */
+				if (kl == PROC_KEY_LEN && (rows++ == RECONCILE_SWEEP_ROWS ||
+							   !consider(&ps, be64_get(k), v, vl))) {
+					m->sweep_next = be64_get(k); /* from here next step */
 					done = false;
 					break;
 				}
@@ -698,6 +704,60 @@ static void run_full(struct agent *a)
 	}
 	if (done) {
 		m->sweeping = false;
+		if (m->sweep_audit)
+			a->metrics.live_audits++;
+	}
+	store_read_end(&t);
+	pass_end(&ps);
+}
+
+/*
+ * The index pass: the processes of the index as it was when the pass began,
+ * in pid order (as a walk would see them), RECONCILE_SWEEP_ROWS per loop
+ * turn; then every running attempt. Processes indexed meanwhile were marked
+ * by their effects: the quick pass sees them.
+ */
+static void run_index(struct agent *a)
+{
+	struct agent_impl *m = impl(a);
+	uint8_t key[PROC_KEY_LEN];
+	struct store_txn t;
+	struct pass ps;
+	const void *v;
+	size_t vl, end;
+	uint64_t pid;
+	int rv;
+
+	if (a->stopping || store_read(&a->store, &t) != 0)
+		return;
+	if (!m->passing) {
+		m->pass_due = false;
+		m->passing = true;
+		m->pass_at = 0;
+		/* Out of memory (pass_n 0): the running attempts only, this
+		 * time; the audit walk is the backstop. */
+		m->pass_pids = pidset_sorted(&m->live, &m->pass_n);
+	}
+	memset(&ps, 0, sizeof ps);
+	ps.a = a;
+	ps.t = &t;
+	end = m->pass_at + RECONCILE_SWEEP_ROWS;
+	if (end > m->pass_n)
+		end = m->pass_n;
+	for (; m->pass_at < end; m->pass_at++) {
+		pid = m->pass_pids[m->pass_at];
+		proc_key(key, pid);
+		rv = store_get(&t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl);
+		if (rv == ERR_NOTFOUND)
+			live_remove(a, pid); /* gone (rewound away) */
+		else if (rv == 0 && !consider(&ps, pid, v, vl))
+			break; /* started enough: from this one next turn */
+	}
+	if (m->pass_at == m->pass_n) {
+		m->passing = false;
+		free(m->pass_pids);
+		m->pass_pids = NULL;
+		m->pass_n = 0;
 		exec_foreach(&a->exec, stop_unwanted, &ps);
 		prune_stopping(a);
 	}
@@ -717,6 +777,7 @@ static void run_marked(struct agent *a)
 	struct pass ps;
 	const void *v;
 	size_t vl;
+	int rv;
 
 	/* Marks made during this pass go to the next one. */
 	buf_init(&m->marked);
@@ -732,8 +793,10 @@ static void run_marked(struct agent *a)
 		if (i > 0 && pids[i] == pids[i - 1])
 			continue;
 		proc_key(key, pids[i]);
-		if (store_get(&t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl) == 0 &&
-		    !consider(&ps, v, vl))
+		rv = store_get(&t, STORE_PROCS, key, sizeof key, STORE_AT_LATEST, &v, &vl);
+		if (rv == ERR_NOTFOUND)
+			live_remove(a, pids[i]);
+		else if (rv == 0 && !consider(&ps, pids[i], v, vl))
 			break;
 	}
 	if (i < n) {
@@ -745,7 +808,7 @@ static void run_marked(struct agent *a)
 		if (buf_append(&rest, pids + i, (n - i) * sizeof *pids) != 0 ||
 		    (m->marked.len > 0 && buf_append(&rest, m->marked.data, m->marked.len) != 0)) {
 			buf_release(&rest);
-			m->full_due = true; /* out of memory: the full pass finds them */
+			m->pass_due = true; /* out of memory: they are in the index */
 		} else {
 			buf_release(&m->marked);
 			m->marked = rest;
@@ -762,6 +825,12 @@ void reconcile__run(struct agent *a)
 	reconcile__schedule(a);
 }
 
+/* Whether a walk has a step to take on the next loop turn. */
+static bool walk_due(struct agent_impl *m)
+{
+	return m->full_due || (m->sweeping && (!m->sweep_audit || m->sweep_step));
+}
+
 static void on_soon(uv_idle_t *h)
 {
 	struct agent *a = h->data;
@@ -769,14 +838,16 @@ static void on_soon(uv_idle_t *h)
 
 	uv_idle_stop(h);
 	m->reconcile_scheduled = false;
-	if (m->full_due || m->sweeping)
-		run_full(a);
+	if (walk_due(m))
+		run_walk(a);
+	if (m->pass_due || m->passing)
+		run_index(a);
 	if (m->marked.len > 0)
 		run_marked(a);
 	/* What the pass deferred (over RECONCILE_STARTS_MAX), what was marked
-	 * during it, the rest of a full pass: on the next loop turn, after its
-	 * I/O. */
-	if (m->marked.len > 0 || m->full_due || m->sweeping)
+	 * during it, the rest of a rebuild or an index pass: on the next loop
+	 * turn, after its I/O. An audit's next step waits for the next tick. */
+	if (m->marked.len > 0 || walk_due(m) || m->passing)
 		reconcile__schedule(a);
 }
 
@@ -798,6 +869,9 @@ void reconcile__effect(void *arg, uint64_t index, const struct effect *e)
 		agent__nudge(a); /* that node learns the commit at once */
 		return;
 	}
+	/* Every transition that places an attempt here (or kills one) says so
+	 * with an effect: the index learns of it here (header comment). */
+	live_add(a, e->pid);
 	if (e->kind == EFFECT_SIGNAL && exec_running(&a->exec, e->pid, e->attempt))
 		signal_once(a, e->pid, e->attempt, e->signal);
 	/* Effects only say where to look (DESIGN §2): the pass reads the
@@ -807,6 +881,7 @@ void reconcile__effect(void *arg, uint64_t index, const struct effect *e)
 
 void reconcile__tick(struct agent *a)
 {
+	struct agent_impl *m = impl(a);
 	struct report *r;
 	uint64_t now = uv_now(&a->loop);
 
@@ -815,10 +890,22 @@ void reconcile__tick(struct agent *a)
 			r->retry_at = 0;
 			report_send(r);
 		}
-	/* A full pass every RECONCILE_FULL_TICKS ticks, never restarting one
-	 * still under way (it would never reach its end). */
-	if (impl(a)->ticks++ % RECONCILE_FULL_TICKS == 0 && !impl(a)->sweeping)
-		reconcile__run(a);
+	/* An index pass every RECONCILE_FULL_TICKS ticks, an audit walk every
+	 * RECONCILE_AUDIT_TICKS, a step of it every tick; never restarting
+	 * one still under way (it would never reach its end). */
+	if (m->ticks++ % RECONCILE_FULL_TICKS == 0 && !m->passing) {
+		m->pass_due = true;
+		reconcile__schedule(a);
+	}
+	if (!m->sweeping && !m->full_due && m->ticks % RECONCILE_AUDIT_TICKS == 0) {
+		m->sweeping = true;
+		m->sweep_audit = true;
+		m->sweep_next = 0;
+	}
+	if (m->sweeping && m->sweep_audit) {
+		m->sweep_step = true;
+		reconcile__schedule(a);
+	}
 }
 
 void reconcile__close(struct agent *a)
@@ -839,6 +926,12 @@ void reconcile__close(struct agent *a)
 	buf_release(&m->stopping);
 	buf_release(&m->signaled);
 	buf_release(&m->marked);
+	/* Reports still in flight find no count to drop when they end. */
+	attempts_release(&m->finals);
+	pidset_release(&m->live);
+	free(m->pass_pids);
+	m->pass_pids = NULL;
+	m->passing = false;
 	free(m->orphans);
 	m->orphans = NULL;
 }

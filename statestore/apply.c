@@ -182,7 +182,7 @@ static int delta_check(const struct delta *d, char *msg, size_t n)
 	return 0;
 }
 
-static int delta_apply(struct store_txn *t, const struct delta *d)
+static int delta_apply(struct store_txn *t, struct applier *a, const struct delta *d)
 {
 	struct delta_op op;
 	size_t pos = 0;
@@ -198,6 +198,8 @@ static int delta_apply(struct store_txn *t, const struct delta *d)
 			break;
 		case DELTA_REWIND:
 			rv = store_rewind(t, op.target);
+			if (rv == 0)
+				a->rewinds++;
 			break;
 		case DELTA_COMPACT:
 			rv = store_compact(t, op.target);
@@ -237,7 +239,7 @@ static int apply_command(struct store_txn *t, struct applier *a, uint32_t pos, c
 		outcome_reject(o, ERR_INTERNAL, "%s", msg);
 	}
 	if (o->code == 0) {
-		rv = delta_apply(t, &o->delta);
+		rv = delta_apply(t, a, &o->delta);
 		if (rv != 0)
 			return rv;
 		if (buf_append(&a->effects, o->effects.buf.data, o->effects.buf.len) != 0)

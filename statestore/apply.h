@@ -37,6 +37,11 @@ struct applier {
 	void *arg;
 	uint64_t commands; /* Commands applied since start (metrics). */
 	uint64_t rejected; /* Of which rejected. */
+	/* Rewinds applied since start (counted when applied, also in a group
+	 * that is then run again or dropped): whoever keeps something derived
+	 * from the rows outside the store (the agent's reconciler) rebuilds it
+	 * when this moves, since a rewind changes rows without effects. */
+	uint64_t rewinds;
 };
 
 /* Sets up an applier over an open store, and `sm` to drive it. */

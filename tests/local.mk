@@ -84,6 +84,8 @@ check_agent_SOURCES = \
 	tests/unit/agent/suites.h \
 	tests/unit/agent/test_api.c \
 	tests/unit/agent/test_exec.c \
+	tests/unit/agent/test_pidset.c \
+	tests/unit/agent/test_attempts.c \
 	tests/lib/net.c \
 	tests/lib/net.h \
 	tests/unit/agent/test_http_parse.c

@@ -207,6 +207,18 @@ class Cluster:
             return len(idx) == 1 and len(dig) == 1 and sts
         return wait_for("replicas to converge", same, timeout)
 
+    def check_live_index(self):
+        """No agent's audit walk found a live process of its node missing
+        from the reconciler's index (agent/reconcile.c): the index never
+        drifted from the procs table in the direction that matters."""
+        for a in self.agents:
+            try:
+                with open(a.log, errors="replace") as f:
+                    bad = [l for l in f if "live index: pid=" in l]
+            except OSError:
+                continue
+            assert not bad, "%s: the live index drifted: %s" % (a.name, bad[:3])
+
     def close(self):
         for a in self.agents:
             a.kill()
@@ -233,6 +245,8 @@ def run(tests):
             return c
         try:
             t(make)
+            for c in clusters:
+                c.check_live_index()
             passed += 1
             print("PASS %s (%.1fs)" % (t.__name__, time.monotonic() - start), flush=True)
         except Exception:

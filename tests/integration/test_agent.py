@@ -608,6 +608,80 @@ def test_bad_input_gets_4xx_and_agents_stay_up(make):
     assert a.api("GET", "/v1/status").status == 200
 
 
+def metrics(a):
+    r = a.api("GET", "/metrics")
+    assert r.status == 200, r
+    out = {}
+    for line in r.body.decode().splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
+def live_index_matches(c, a):
+    """The reconciler's index of a's live processes (agent/reconcile.c)
+    against a walk of the procs table: an audit walk that began after now
+    found none missing, and once the passes caught up the index holds
+    exactly the processes pending or running on a."""
+    first = metrics(a)["logos_live_audits_total"]
+    wait_for("an audit walk on %s" % a.name,
+             lambda: metrics(a)["logos_live_audits_total"] >= first + 2, timeout=30)
+    assert metrics(a)["logos_live_missed_total"] == 0, a.name
+
+    def exact():
+        ps = a.api("GET", "/v1/procs").json()["procs"]
+        want = len([p for p in ps if p["node"] == a.name
+                    and p["state"] in ("pending", "running")])
+        got = metrics(a)["logos_live"]
+        return got == want and (got, want)
+    wait_for("the index of %s to hold its live processes" % a.name, exact)
+
+
+def test_live_index_follows_the_procs_table(make):
+    # Placements, exits, kills, restarts, a rewind and a snapshot: after
+    # each, every agent's index equals what a walk of the procs table says.
+    c = make(3, extra=["--snapshot-threshold", "64"])
+    leader = c.leader()
+    f = [x for x in c.agents if x is not leader][0]
+    r = leader.api("POST", "/v1/procs?wait=1", {"argv": ["/bin/true"], "count": 30})
+    assert r.status == 200, r
+    r = leader.api("POST", "/v1/procs", {"argv": ["/bin/sleep", "600"], "node": f.name,
+                                         "count": 3})
+    s1, s2, s3 = r.json()["pids"]
+    r = leader.api("POST", "/v1/procs?wait=1", {"argv": ["/bin/false"], "node": f.name,
+                                                "restart": "on-failure:2"})
+    assert r.json()["procs"][0]["state"] == "failed", r
+    for pid in (s1, s2, s3):
+        wait_for("the process to run", lambda: proc(leader, pid)["state"] == "running")
+    n = leader.api("GET", "/v1/status").json()["applied_index"]
+    assert leader.api("POST", "/v1/procs/%d/kill" % s1, {}).status == 200
+    wait_for("the kill", lambda: proc(leader, s1)["state"] == "killed")
+    for a in c.agents:
+        live_index_matches(c, a)
+    # A rewind to when s1 ran: its row is running again, with no effect to
+    # say so; its process is gone, so its agent reports it lost.
+    r = leader.api("POST", "/v1/rewind", {"index": n})
+    assert r.status == 200, r
+    wait_for("the rewound process reported lost", lambda: proc(leader, s1)["state"] == "lost")
+    for a in c.agents:
+        live_index_matches(c, a)
+    # A follower that comes back behind a snapshot.
+    f.kill(signal.SIGTERM)
+    for i in range(150):
+        assert leader.api("PUT", "/v1/files/s/%d" % (i % 10), "v%d" % i).status == 200
+    f.start()
+    wait_for("the follower to come back", f.ready)
+    c.converged(timeout=60)
+    live_index_matches(c, f)
+    # And it still starts what is placed on it.
+    r = leader.api("POST", "/v1/procs", {"argv": ["/bin/sleep", "600"], "node": f.name})
+    pid = r.json()["pids"][0]
+    wait_for("the process to run", lambda: proc(leader, pid)["state"] == "running")
+    live_index_matches(c, f)
+    c.converged()
+
+
 if __name__ == "__main__":
     sys.exit(run([
         test_bootstrap_and_join,
@@ -633,4 +707,5 @@ if __name__ == "__main__":
         test_count_burst_runs_every_copy_once,
         test_count_bad_input_is_400_and_changes_nothing,
         test_bad_input_gets_4xx_and_agents_stay_up,
+        test_live_index_follows_the_procs_table,
     ]))
