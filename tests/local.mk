@@ -84,6 +84,7 @@ check_agent_SOURCES = \
 	tests/unit/agent/suites.h \
 	tests/unit/agent/test_api.c \
 	tests/unit/agent/test_exec.c \
+	tests/unit/agent/test_forward.c \
 	tests/lib/net.c \
 	tests/lib/net.h \
 	tests/unit/agent/test_http_parse.c

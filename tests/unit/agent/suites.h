@@ -11,5 +11,6 @@
 Suite *exec_suite(void);
 Suite *http_parse_suite(void);
 Suite *api_suite(void);
+Suite *forward_suite(void);
 
 #endif /* LOGOS_TESTS_UNIT_AGENT_SUITES_H */
