@@ -608,6 +608,103 @@ def test_bad_input_gets_4xx_and_agents_stay_up(make):
     assert a.api("GET", "/v1/status").status == 200
 
 
+def metric(a, name):
+    r = a.api("GET", "/metrics")
+    assert r.status == 200, r
+    for line in r.body.decode().splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[1])
+    raise AssertionError("no metric %s" % name)
+
+
+def test_forwarded_writes_share_one_connection(make):
+    """Many concurrent writes sent to a follower all get their own result,
+    and reach the leader in batches over one kept-alive connection, not one
+    TCP connection each."""
+    c = make(3)
+    leader = c.leader()
+    f = [a for a in c.agents if a is not leader][0]
+    conns0 = metric(f, "logos_forward_connections_total")
+    batches0 = metric(f, "logos_forward_batches_total")
+    results = {}
+
+    def writer(t):
+        for i in range(40):
+            path = "/fwd/%d/%d" % (t, i)
+            # Every third write must not exist yet and does: its own 409.
+            q = "?if_version=0" if i % 3 == 0 else ""
+            if i % 3 == 0:
+                f.api("PUT", "/v1/files" + path, "first")
+            results[path] = f.api("PUT", "/v1/files" + path + q, "v-%d-%d" % (t, i))
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writes = 16 * 40 + 16 * 14
+    for path, r in results.items():
+        i = int(path.rsplit("/", 1)[1])
+        if i % 3 == 0:
+            assert r.status == 409, (path, r)
+        else:
+            assert r.status == 200 and r.json()["version"] == 1, (path, r)
+    for path, r in results.items():
+        t, i = path.split("/")[2:4]
+        want = b"first" if int(i) % 3 == 0 else b"v-%s-%s" % (t.encode(), i.encode())
+        got = f.api("GET", "/v1/files" + path)
+        assert got.status == 200 and got.body == want, (path, got)
+    conns = metric(f, "logos_forward_connections_total") - conns0
+    batches = metric(f, "logos_forward_batches_total") - batches0
+    assert 1 <= conns <= 2, conns
+    assert batches < writes, (batches, writes)
+    assert metric(leader, "logos_forward_connections_total") == 0
+
+
+def test_forwarded_writes_across_a_leader_change(make):
+    """The leader is killed while a follower has forwards queued and in
+    flight: every write is answered (200, or 503/504: outcome unknown, as
+    before), every acknowledged write is kept, and the follower forwards to
+    the new leader on a new connection."""
+    c = make(3, down_after=1500)
+    leader = c.leader()
+    f = [a for a in c.agents if a is not leader][0]
+    acked = {}
+    statuses = []
+    stop = threading.Event()
+
+    def writer(t):
+        i = 0
+        while not stop.is_set():
+            path = "/lc/%d/%d" % (t, i)
+            r = f.api("PUT", "/v1/files" + path, "v%d" % i, timeout=30)
+            statuses.append(r.status)
+            if r.status == 200:
+                acked[path] = b"v%d" % i
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(16)]
+    for t in threads:
+        t.start()
+    wait_for("writes before the kill", lambda: len(acked) >= 200)
+    conns = metric(f, "logos_forward_connections_total")
+    leader.kill()
+    before = len(acked)
+    wait_for("writes after the kill", lambda: len(acked) >= before + 200, timeout=30)
+    stop.set()
+    for t in threads:
+        t.join(timeout=40)
+        assert not t.is_alive(), "a write was never answered"
+    assert set(statuses) <= {200, 503, 504}, sorted(set(statuses))
+    new = c.leader()
+    if new is not f:
+        assert metric(f, "logos_forward_connections_total") > conns
+    c.converged()
+    for path, v in acked.items():
+        r = new.api("GET", "/v1/files" + path)
+        assert r.status == 200 and r.body == v, (path, r)
+
+
 if __name__ == "__main__":
     sys.exit(run([
         test_bootstrap_and_join,
@@ -633,4 +730,6 @@ if __name__ == "__main__":
         test_count_burst_runs_every_copy_once,
         test_count_bad_input_is_400_and_changes_nothing,
         test_bad_input_gets_4xx_and_agents_stay_up,
+        test_forwarded_writes_share_one_connection,
+        test_forwarded_writes_across_a_leader_change,
     ]))

@@ -198,38 +198,31 @@ START_TEST(test_forward_results_bad_counts_and_lengths_are_errors)
 
 	three_results(&b, rs);
 	/* Not one result per command. */
-	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 2, err, sizeof err),
-			 ERR_CORRUPT);
-	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 4, err, sizeof err),
-			 ERR_CORRUPT);
+	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 2, err, sizeof err), ERR_CORRUPT);
+	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 4, err, sizeof err), ERR_CORRUPT);
 	/* Bytes after the last. */
 	ck_assert_int_eq(buf_append(&b, "x", 1), 0);
-	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 3, err, sizeof err),
-			 ERR_CORRUPT);
+	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 3, err, sizeof err), ERR_CORRUPT);
 	ck_assert_msg(strstr(err, "follow the last") != NULL, "%s", err);
 	b.len--;
 	/* The first message's length, past the end. */
 	put32(b.data + 4 + 20, 100000);
-	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 3, err, sizeof err),
-			 ERR_CORRUPT);
+	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 3, err, sizeof err), ERR_CORRUPT);
 	ck_assert_msg(strstr(err, "result 1: message") != NULL, "%s", err);
 	put32(b.data + 4 + 20, 0);
 	/* The first result's length, past the end. */
 	put32(b.data + 4 + 24, UINT32_MAX);
-	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 3, err, sizeof err),
-			 ERR_CORRUPT);
+	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 3, err, sizeof err), ERR_CORRUPT);
 	put32(b.data + 4 + 24, 4);
 	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 3, err, sizeof err), 0);
 	/* The last leader without its NUL: the reader hands out C strings. */
 	leader_len_at = b.len - strlen(rs[2].leader_http) - 1 - 2;
 	b.data[b.len - 1] = 'x';
-	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 3, err, sizeof err),
-			 ERR_CORRUPT);
+	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 3, err, sizeof err), ERR_CORRUPT);
 	ck_assert_msg(strstr(err, "result 3: the leader") != NULL, "%s", err);
 	b.data[b.len - 1] = '\0';
 	b.data[leader_len_at + 1]++;
-	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 3, err, sizeof err),
-			 ERR_CORRUPT);
+	ck_assert_int_eq(forward_results_open(&rd, b.data, b.len, 3, err, sizeof err), ERR_CORRUPT);
 	buf_release(&b);
 }
 END_TEST
