@@ -296,6 +296,7 @@ struct client_conn {
 	client_cb cb;   /* of the request in flight; NULL: idle */
 	void *arg;
 	uint64_t last_used; /* uv_now when the last answer arrived */
+	size_t max_answer;  /* bytes */
 	int closing;        /* handles still to close */
 	bool connected, connecting, writing;
 	bool broken;   /* closed or closing: never used again */
@@ -390,7 +391,7 @@ static void conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		c->in.len += (size_t)n;
 		if (c->cb == NULL) /* nothing was asked */
 			conn_break(c, ERR_CORRUPT);
-		else if (c->in.len > CLIENT_BODY_MAX + 65536)
+		else if (c->in.len > c->max_answer + 65536)
 			conn_break(c, ERR_TOOBIG);
 		else
 			conn_try_parse(c, false);
@@ -449,7 +450,7 @@ static void conn_timeout(uv_timer_t *t)
 	conn_break(t->data, ERR_TIMEOUT);
 }
 
-int client_conn_new(uv_loop_t *loop, const char *addr, struct client_conn **out)
+int client_conn_new(uv_loop_t *loop, const char *addr, size_t max_answer, struct client_conn **out)
 {
 	struct client_conn *c;
 	int rv;
@@ -465,6 +466,7 @@ int client_conn_new(uv_loop_t *loop, const char *addr, struct client_conn **out)
 		return rv;
 	}
 	c->loop = loop;
+	c->max_answer = max_answer;
 	strcpy(c->addr, addr);
 	buf_init(&c->out);
 	buf_init(&c->in);

@@ -37,11 +37,11 @@ int client_request(uv_loop_t *loop, const char *addr, const char *method, const 
 
 /*
  * A kept-alive connection to `addr` ("IP:PORT"), connected at its first
- * request. Returns 0 and *out (owned by the caller until client_conn_release),
+ * request, taking answers of up to `max_answer` bytes of body. Returns 0 and *out (owned by the caller until client_conn_release),
  * ERR_INVALID (bad address) or ERR_NOMEM. Runs on `loop`.
  */
 struct client_conn;
-int client_conn_new(uv_loop_t *loop, const char *addr, struct client_conn **out);
+int client_conn_new(uv_loop_t *loop, const char *addr, size_t max_answer, struct client_conn **out);
 
 /*
  * Sends one request on `c`, as client_request does; at most one is in flight.

@@ -22,8 +22,20 @@
 
 #include "agent/client.h"
 #include "agent/forward.h"
+#include "agent/http.h"
 #include "agent/internal.h"
 #include "common/error.h"
+
+/*
+ * Bounds of a batch besides CMD_BATCH_MAX: the request must fit the leader's
+ * limit on a body (HTTP_BODY_MAX; a command bigger than that alone fails
+ * there, as it did forwarded alone), and the answer the connection takes:
+ * results are small, but a msg.recv's carries its message (up to
+ * CMD_MESSAGE_MAX), so a batch holds at most FORWARD_RECV_MAX of those.
+ */
+#define FORWARD_BATCH_BYTES HTTP_BODY_MAX
+#define FORWARD_RECV_MAX    64
+#define FORWARD_ANSWER_MAX  (256u << 20)
 
 /* A batch in flight. */
 struct fwd_batch {
@@ -111,7 +123,7 @@ static void send_next(struct agent *a)
 	struct pending *p;
 	const char *leader;
 	struct buf body;
-	uint32_t n;
+	uint32_t n, recvs;
 	size_t bytes;
 	int rv;
 
@@ -137,7 +149,7 @@ static void send_next(struct agent *a)
 		m->fwd_conn = NULL;
 	}
 	if (m->fwd_conn == NULL) {
-		rv = client_conn_new(&a->loop, leader, &m->fwd_conn);
+		rv = client_conn_new(&a->loop, leader, FORWARD_ANSWER_MAX, &m->fwd_conn);
 		if (rv != 0) {
 			m->fwd_conn = NULL;
 			fail_queued(a, ERR_UNAVAILABLE, leader);
@@ -147,14 +159,16 @@ static void send_next(struct agent *a)
 		a->metrics.forward_connections++;
 	}
 
-	/* As the leader's batches: up to CMD_BATCH_MAX commands and
-	 * AGENT_BATCH_BYTES, the first whatever its size. */
-	n = 0;
+	/* Up to CMD_BATCH_MAX commands, FORWARD_BATCH_BYTES and
+	 * FORWARD_RECV_MAX receives, the first whatever its size. */
+	n = recvs = 0;
 	bytes = FORWARD_HEAD_LEN;
 	for (p = m->fwd_queue; p != NULL && n < CMD_BATCH_MAX; p = p->next) {
-		if (n > 0 && bytes + FORWARD_ITEM_LEN + p->bytes.len > AGENT_BATCH_BYTES)
+		if (n > 0 && (bytes + FORWARD_ITEM_LEN + p->bytes.len > FORWARD_BATCH_BYTES ||
+			      (p->type == CMD_MSG_RECV && recvs == FORWARD_RECV_MAX)))
 			break;
 		bytes += FORWARD_ITEM_LEN + p->bytes.len;
+		recvs += p->type == CMD_MSG_RECV;
 		n++;
 	}
 	b = malloc(sizeof *b + n * sizeof(struct pending *));

@@ -29,6 +29,7 @@ struct pending {
 	agent_result_cb cb;
 	void *arg;
 	bool leader_only; /* never forwarded (agent_submit_leader) */
+	uint32_t type;    /* CMD_*, or 0 if not known (forward.c bounds answers by it) */
 	struct buf bytes; /* the encoded command */
 };
 

@@ -291,6 +291,7 @@ static int submit(struct agent *a, struct cmd *c, agent_result_cb cb, void *arg,
 	p->cb = cb;
 	p->arg = arg;
 	p->leader_only = leader_only;
+	p->type = c->type;
 	buf_init(&p->bytes);
 	rv = cmd_encode(c, &p->bytes);
 	if (rv != 0) {

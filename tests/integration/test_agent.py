@@ -661,6 +661,31 @@ def test_forwarded_writes_share_one_connection(make):
     assert metric(leader, "logos_forward_connections_total") == 0
 
 
+def test_forwarded_large_writes_fit_the_leaders_body_limit(make):
+    """Files of almost 1 MiB written through a follower at once: batched,
+    they would exceed the leader's 2 MiB limit on a request body; each batch
+    stays under it, and every write commits."""
+    c = make(3)
+    leader = c.leader()
+    f = [a for a in c.agents if a is not leader][0]
+    data = {i: bytes([65 + i]) * (1000 * 1000) for i in range(8)}
+    results = {}
+
+    def writer(i):
+        results[i] = f.api("PUT", "/v1/files/big/%d" % i, data[i], timeout=60)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, r in results.items():
+        assert r.status == 200, (i, r)
+    for i in data:
+        r = f.api("GET", "/v1/files/big/%d" % i)
+        assert r.status == 200 and r.body == data[i], (i, r.status, len(r.body))
+
+
 def test_forwarded_writes_across_a_leader_change(make):
     """The leader is killed while a follower has forwards queued and in
     flight: every write is answered (200, or 503/504: outcome unknown, as
@@ -731,5 +756,6 @@ if __name__ == "__main__":
         test_count_bad_input_is_400_and_changes_nothing,
         test_bad_input_gets_4xx_and_agents_stay_up,
         test_forwarded_writes_share_one_connection,
+        test_forwarded_large_writes_fit_the_leaders_body_limit,
         test_forwarded_writes_across_a_leader_change,
     ]))
