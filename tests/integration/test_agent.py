@@ -686,6 +686,48 @@ def test_forwarded_large_writes_fit_the_leaders_body_limit(make):
         assert r.status == 200 and r.body == data[i], (i, r.status, len(r.body))
 
 
+def test_follower_stops_with_forwards_in_flight(make):
+    """SIGTERM to a follower while its clients' writes are queued and in
+    flight to the leader: the follower cancels them (503, or the connection
+    closes), closes its connection to the leader and exits 0."""
+    c = make(3)
+    leader = c.leader()
+    f = [a for a in c.agents if a is not leader][0]
+    stop = threading.Event()
+    statuses = []
+    started = threading.Event()
+
+    def writer(t):
+        i = 0
+        while not stop.is_set():
+            try:
+                r = f.api("PUT", "/v1/files/stop/%d/%d" % (t, i), "v", timeout=30)
+                statuses.append(r.status)
+                if r.status == 200 and i > 10:
+                    started.set()
+            except Exception:
+                statuses.append(None)  # refused or closed: the agent is gone
+                stop.wait(0.01)
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(16)]
+    for t in threads:
+        t.start()
+    assert started.wait(20), statuses[-5:]
+    f.proc.send_signal(signal.SIGTERM)
+    try:
+        code = f.proc.wait(timeout=20)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=40)
+    assert code == 0, code
+    assert set(statuses) <= {200, 503, None}, sorted(set(statuses), key=str)
+    # The others go on.
+    r = leader.api("PUT", "/v1/files/stop/after", "x")
+    assert r.status == 200, r
+
+
 def test_forwarded_writes_across_a_leader_change(make):
     """The leader is killed while a follower has forwards queued and in
     flight: every write is answered (200, or 503/504: outcome unknown, as
@@ -757,5 +799,6 @@ if __name__ == "__main__":
         test_bad_input_gets_4xx_and_agents_stay_up,
         test_forwarded_writes_share_one_connection,
         test_forwarded_large_writes_fit_the_leaders_body_limit,
+        test_follower_stops_with_forwards_in_flight,
         test_forwarded_writes_across_a_leader_change,
     ]))
