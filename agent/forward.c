@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "agent/client.h"
 #include "agent/forward.h"
@@ -73,6 +74,67 @@ static void fail_queued(struct agent *a, int status, const char *leader)
 	m->fwd_tail = NULL;
 }
 
+/*
+ * A leader that predates batches (POST /v1/internal/propose_batch is a 404
+ * there: during a rolling upgrade) gets one command per request on a new
+ * connection each, as before batches.
+ */
+static void on_forwarded_one(void *arg, int status, int http_status, const void *body, size_t len)
+{
+	struct pending *p = arg;
+	struct agent_result r;
+	json_t *j = NULL, *v;
+	json_error_t jerr;
+	uint8_t *result = NULL;
+	size_t rlen = 0;
+	const char *hexs;
+
+	memset(&r, 0, sizeof r);
+	if (status != 0 || http_status != 200 || (j = json_loadb(body, len, 0, &jerr)) == NULL) {
+		if (j != NULL && json_is_string(v = json_object_get(j, "leader")))
+			r.leader_http = json_string_value(v);
+		r.status = status == ERR_TIMEOUT ? ERR_TIMEOUT : ERR_UNAVAILABLE;
+		pending_done(p, &r);
+		json_decref(j);
+		return;
+	}
+	r.status = (int)json_integer_value(json_object_get(j, "status"));
+	r.index = (uint64_t)json_integer_value(json_object_get(j, "index"));
+	r.code = json_integer_value(json_object_get(j, "code"));
+	if (json_is_string(v = json_object_get(j, "message"))) {
+		r.message = json_string_value(v);
+		r.message_len = json_string_length(v);
+	}
+	if (json_is_string(v = json_object_get(j, "leader")))
+		r.leader_http = json_string_value(v);
+	if (json_is_string(v = json_object_get(j, "result"))) {
+		hexs = json_string_value(v);
+		rlen = strlen(hexs) / 2;
+		result = malloc(rlen + 1);
+		if (result == NULL ||
+		    sodium_hex2bin(result, rlen, hexs, strlen(hexs), NULL, &rlen, NULL) != 0) {
+			r.status = ERR_CORRUPT;
+			rlen = 0;
+		}
+		r.result = result;
+		r.result_len = rlen;
+	}
+	pending_done(p, &r);
+	free(result);
+	json_decref(j);
+}
+
+static void forward_one(struct agent *a, struct pending *p, const char *leader)
+{
+	char headers[AGENT_SECRET_HEADER_LEN + 64];
+
+	agent__secret_header(a, headers);
+	strcat(headers, "Content-Type: application/octet-stream\r\n");
+	if (client_request(&a->loop, leader, "POST", "/v1/internal/propose", headers, p->bytes.data,
+			   p->bytes.len, AGENT_FORWARD_TIMEOUT_MS, on_forwarded_one, p) != 0)
+		pending_fail(p, ERR_UNAVAILABLE, leader);
+}
+
 static void send_next(struct agent *a);
 
 /* The leader's answer to a batch. */
@@ -87,6 +149,19 @@ static void on_answer(void *arg, int status, int http_status, const void *body, 
 	uint32_t i;
 
 	m->fwd_inflight = false;
+	if (status == 0 && http_status == 404 && !a->stopping) {
+		/* Nothing was proposed: the leader predates batches. Its
+		 * commands, and what follows while it leads, go one by one. */
+		logger_info(&a->lg,
+			    "leader %s takes no batches: forwarding one command per request",
+			    m->fwd_addr);
+		m->fwd_single = true;
+		for (i = 0; i < b->n; i++)
+			forward_one(a, b->cmds[i], m->fwd_addr);
+		free(b);
+		send_next(a);
+		return;
+	}
 	if (status == 0 && http_status == 200 &&
 	    forward_results_open(&rd, body, len, b->n, err, sizeof err) == 0) {
 		/* Answered at once, not when this follower has applied them
@@ -143,6 +218,15 @@ static void send_next(struct agent *a)
 		fail_queued(a, ERR_UNAVAILABLE, NULL);
 		return;
 	}
+	if (m->fwd_single && strcmp(leader, m->fwd_addr) == 0) {
+		while ((p = m->fwd_queue) != NULL) {
+			m->fwd_queue = p->next;
+			forward_one(a, p, leader);
+		}
+		m->fwd_tail = NULL;
+		return;
+	}
+	m->fwd_single = false;
 	/* A new leader, a connection closed or idle too long: a new one. */
 	if (m->fwd_conn != NULL && !client_conn_is_reusable(m->fwd_conn, leader)) {
 		client_conn_release(m->fwd_conn);

@@ -79,6 +79,7 @@ struct agent_impl {
 	uv_idle_t fwd_kick;
 	bool fwd_active;   /* fwd_flush runs at the end of this turn */
 	bool fwd_inflight; /* a batch awaits its answer */
+	bool fwd_single;   /* the leader at fwd_addr predates batches */
 	/* Reconciler. */
 	struct report *reports, *reports_tail; /* in the order they were made */
 	struct report *held_head, *held_tail;  /* not sent yet */
