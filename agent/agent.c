@@ -518,6 +518,7 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 	m->reconcile_soon.data = a;
 	uv_timer_init(&a->loop, &m->hold);
 	m->hold.data = a;
+	forward__init(a);
 	uv_timer_init(&a->loop, &m->nudge_timer);
 	m->nudge_timer.data = a;
 	uv_timer_init(&a->loop, &m->tick);
@@ -679,6 +680,7 @@ static void close_all(struct agent *a)
 		return;
 	m->closing_started = true;
 	submit__fail_all(a, ERR_CANCELED);
+	forward__close(a);
 	reconcile__close(a);
 	uv_close((uv_handle_t *)&m->flush, NULL);
 	uv_close((uv_handle_t *)&m->flush_kick, NULL);

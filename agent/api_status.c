@@ -134,6 +134,12 @@ static void metrics_read(struct http_req *r, struct store_txn *t)
 	       m->commands);
 	METRIC("logos_forwarded_total", "counter", "Commands forwarded to the leader.", "%" PRIu64,
 	       m->forwarded);
+	METRIC("logos_forward_batches_total", "counter",
+	       "Requests that carried forwarded commands to the leader, each a batch of those queued.",
+	       "%" PRIu64, m->forward_batches);
+	METRIC("logos_forward_connections_total", "counter",
+	       "Connections opened to the leader to forward commands (kept alive).", "%" PRIu64,
+	       m->forward_connections);
 	{
 		int n = snprintf(line, sizeof line,
 				 "# HELP logos_commit_latency_seconds Propose-to-apply latency of "

@@ -55,15 +55,16 @@ static int parse_addr(const char *addr, struct sockaddr_in *sa)
 }
 
 static int build(struct buf *out, const char *addr, const char *method, const char *path,
-		 const char *headers, const void *body, size_t len)
+		 const char *headers, const void *body, size_t len, bool keep_alive)
 {
 	char head[1024];
 	int n;
 
 	n = snprintf(head, sizeof head,
-		     "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %zu\r\n"
+		     "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: %s\r\nContent-Length: %zu\r\n"
 		     "%s\r\n",
-		     method, path, addr, len, headers != NULL ? headers : "");
+		     method, path, addr, keep_alive ? "keep-alive" : "close", len,
+		     headers != NULL ? headers : "");
 	if (n < 0 || (size_t)n >= sizeof head)
 		return ERR_INVALID;
 	if (buf_append(out, head, (size_t)n) != 0 || buf_append(out, body, len) != 0)
@@ -76,7 +77,7 @@ static int build(struct buf *out, const char *addr, const char *method, const ch
  * `body`, dechunked), ERR_BUSY if more bytes are needed (unless `eof`), or
  * ERR_CORRUPT.
  */
-static int parse(struct buf *in, bool eof, int *status, struct buf *body)
+static int parse(struct buf *in, bool eof, int *status, struct buf *body, bool *closes)
 {
 	const char *p, *end, *hdr_end, *line;
 	long content_length = -1;
@@ -106,6 +107,9 @@ static int parse(struct buf *in, bool eof, int *status, struct buf *body)
 		else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 &&
 			 strstr(line, "chunked") != NULL)
 			chunked = true;
+		else if (strncasecmp(line, "Connection:", 11) == 0 && closes != NULL &&
+			 strncasecmp(line + 11 + strspn(line + 11, " \t"), "close", 5) == 0)
+			*closes = true;
 	}
 	body->len = 0;
 	if (chunked) {
@@ -165,7 +169,7 @@ static void try_parse(struct request *r, bool eof)
 	int status = 0, rv;
 
 	buf_init(&body);
-	rv = parse(&r->in, eof, &status, &body);
+	rv = parse(&r->in, eof, &status, &body, NULL);
 	if (rv == ERR_BUSY) {
 		buf_release(&body);
 		return;
@@ -258,7 +262,7 @@ int client_request(uv_loop_t *loop, const char *addr, const char *method, const 
 		return ERR_NOMEM;
 	buf_init(&r->out);
 	buf_init(&r->in);
-	rv = build(&r->out, addr, method, path, headers, body, len);
+	rv = build(&r->out, addr, method, path, headers, body, len, false);
 	if (rv != 0) {
 		buf_release(&r->out);
 		free(r);
@@ -275,6 +279,251 @@ int client_request(uv_loop_t *loop, const char *addr, const char *method, const 
 		uv_timer_start(&r->timer, on_timeout, 0, 0);
 	}
 	return 0;
+}
+
+/* ---- Kept-alive connections ------------------------------------------ */
+
+struct client_conn {
+	uv_loop_t *loop;
+	uv_tcp_t tcp;
+	uv_connect_t connect;
+	uv_write_t write;
+	uv_timer_t timer;
+	struct sockaddr_in sa;
+	char addr[64];
+	struct buf out; /* the request being sent */
+	struct buf in;  /* the answer so far */
+	client_cb cb;   /* of the request in flight; NULL: idle */
+	void *arg;
+	uint64_t last_used; /* uv_now when the last answer arrived */
+	size_t max_answer;  /* bytes */
+	int closing;        /* handles still to close */
+	bool connected, connecting, writing;
+	bool broken;   /* closed or closing: never used again */
+	bool released; /* the owner let go: freed when the handles are closed */
+};
+
+static void conn_free(struct client_conn *c)
+{
+	buf_release(&c->out);
+	buf_release(&c->in);
+	free(c);
+}
+
+static void conn_closed(uv_handle_t *h)
+{
+	struct client_conn *c = h->data;
+
+	if (--c->closing == 0 && c->released)
+		conn_free(c);
+}
+
+/* Closes the connection for good; a request in flight gets `status`. */
+static void conn_break(struct client_conn *c, int status)
+{
+	client_cb cb = c->cb;
+
+	if (c->broken)
+		return;
+	c->broken = true;
+	c->cb = NULL;
+	c->closing = 2;
+	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)&c->timer, conn_closed);
+	uv_close((uv_handle_t *)&c->tcp, conn_closed);
+	if (cb != NULL)
+		cb(c->arg, status, 0, NULL, 0);
+}
+
+static void conn_try_parse(struct client_conn *c, bool eof)
+{
+	struct buf body;
+	client_cb cb;
+	bool closes = false;
+	int status = 0, rv;
+
+	buf_init(&body);
+	rv = parse(&c->in, eof, &status, &body, &closes);
+	if (rv == ERR_BUSY) {
+		buf_release(&body);
+		return;
+	}
+	if (rv != 0) {
+		buf_release(&body);
+		conn_break(c, rv);
+		return;
+	}
+	cb = c->cb;
+	c->cb = NULL;
+	c->in.len = 0;
+	c->last_used = uv_now(c->loop);
+	uv_timer_stop(&c->timer);
+	/* An answer that came before the whole request was written (an early
+	 * 413), or a server that closes: the connection is done. */
+	if (closes || eof || c->writing)
+		conn_break(c, 0);
+	cb(c->arg, 0, status, body.data, body.len);
+	buf_release(&body);
+}
+
+static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	struct client_conn *c = h->data;
+
+	(void)suggested;
+	if (buf_reserve(&c->in, 65536) != 0) {
+		b->base = NULL;
+		b->len = 0;
+		return;
+	}
+	b->base = (char *)c->in.data + c->in.len;
+	b->len = c->in.cap - c->in.len;
+}
+
+static void conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct client_conn *c = s->data;
+
+	(void)b;
+	if (c->broken)
+		return;
+	if (n > 0) {
+		c->in.len += (size_t)n;
+		if (c->cb == NULL) /* nothing was asked */
+			conn_break(c, ERR_CORRUPT);
+		else if (c->in.len > c->max_answer + 65536)
+			conn_break(c, ERR_TOOBIG);
+		else
+			conn_try_parse(c, false);
+	} else if (n == UV_EOF && c->cb != NULL && c->in.len > 0) {
+		conn_try_parse(c, true);
+		if (!c->broken) /* parsed, or still short */
+			conn_break(c, ERR_CORRUPT);
+	} else if (n < 0) {
+		/* Closed while idle (the server's keep-alive timeout), reset,
+		 * or closed before any answer: the outcome of a request in
+		 * flight is unknown. */
+		conn_break(c, ERR_UNAVAILABLE);
+	}
+}
+
+static void conn_written(uv_write_t *w, int status)
+{
+	struct client_conn *c = w->data;
+
+	c->writing = false;
+	if (status != 0)
+		conn_break(c, ERR_UNAVAILABLE);
+}
+
+static int conn_send(struct client_conn *c)
+{
+	uv_buf_t b = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
+
+	c->write.data = c;
+	if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, conn_written) != 0)
+		return ERR_UNAVAILABLE;
+	c->writing = true;
+	return 0;
+}
+
+static void conn_connected(uv_connect_t *req, int status)
+{
+	struct client_conn *c = req->data;
+
+	c->connecting = false;
+	if (c->broken)
+		return;
+	if (status != 0) {
+		conn_break(c, ERR_UNAVAILABLE);
+		return;
+	}
+	c->connected = true;
+	uv_tcp_nodelay(&c->tcp, 1);
+	if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read) != 0 ||
+	    (c->cb != NULL && conn_send(c) != 0))
+		conn_break(c, ERR_UNAVAILABLE);
+}
+
+static void conn_timeout(uv_timer_t *t)
+{
+	conn_break(t->data, ERR_TIMEOUT);
+}
+
+int client_conn_new(uv_loop_t *loop, const char *addr, size_t max_answer, struct client_conn **out)
+{
+	struct client_conn *c;
+	int rv;
+
+	if (strlen(addr) >= sizeof c->addr)
+		return ERR_INVALID;
+	c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return ERR_NOMEM;
+	rv = parse_addr(addr, &c->sa);
+	if (rv != 0) {
+		free(c);
+		return rv;
+	}
+	c->loop = loop;
+	c->max_answer = max_answer;
+	strcpy(c->addr, addr);
+	buf_init(&c->out);
+	buf_init(&c->in);
+	uv_tcp_init(loop, &c->tcp);
+	uv_timer_init(loop, &c->timer);
+	c->tcp.data = c->timer.data = c->connect.data = c;
+	c->last_used = uv_now(loop);
+	*out = c;
+	return 0;
+}
+
+bool client_conn_is_reusable(const struct client_conn *c, const char *addr)
+{
+	return !c->broken && c->cb == NULL && strcmp(c->addr, addr) == 0 &&
+	       uv_now(c->loop) - c->last_used < CLIENT_IDLE_MS;
+}
+
+int client_conn_request(struct client_conn *c, const char *method, const char *path,
+			const char *headers, const void *body, size_t len, unsigned timeout_ms,
+			client_cb cb, void *arg)
+{
+	int rv;
+
+	if (c->broken)
+		return ERR_UNAVAILABLE;
+	if (c->cb != NULL)
+		return ERR_BUSY;
+	c->out.len = 0;
+	rv = build(&c->out, c->addr, method, path, headers, body, len, true);
+	if (rv != 0)
+		return rv;
+	if (c->connected) {
+		rv = conn_send(c);
+	} else if (!c->connecting) {
+		rv = uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&c->sa,
+				    conn_connected) != 0
+			     ? ERR_UNAVAILABLE
+			     : 0;
+		c->connecting = rv == 0;
+	}
+	if (rv != 0) {
+		conn_break(c, 0);
+		return rv;
+	}
+	c->cb = cb;
+	c->arg = arg;
+	uv_timer_start(&c->timer, conn_timeout, timeout_ms, 0);
+	return 0;
+}
+
+void client_conn_release(struct client_conn *c)
+{
+	c->released = true;
+	if (!c->broken)
+		conn_break(c, ERR_CANCELED);
+	else if (c->closing == 0)
+		conn_free(c);
 }
 
 static long ms_left(const struct timespec *deadline)
@@ -318,7 +567,7 @@ int client_request_sync(const char *addr, const char *method, const char *path, 
 	}
 	buf_init(&out);
 	buf_init(&in);
-	rv = build(&out, addr, method, path, headers, body, len);
+	rv = build(&out, addr, method, path, headers, body, len, false);
 	while (rv == 0 && sent < out.len) {
 		n = write(fd, out.data + sent, out.len - sent);
 		if (n < 0 && errno == EINTR)
@@ -353,7 +602,7 @@ int client_request_sync(const char *addr, const char *method, const char *path, 
 			break;
 		}
 		in.len += (size_t)n;
-		rv = parse(&in, n == 0, http_status, resp);
+		rv = parse(&in, n == 0, http_status, resp, NULL);
 		if (rv == ERR_BUSY) {
 			rv = 0;
 			if (in.len > CLIENT_BODY_MAX + 65536)

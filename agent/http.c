@@ -79,6 +79,7 @@ static const struct http_route routes[] = {
 	{"POST", "/v1/queues/{}", api_queues_send, no_params},
 	{"POST", "/v1/queues/{}/recv", api_queues_recv, p_recv},
 	{"POST", "/v1/internal/propose", api_internal_propose, no_params},
+	{"POST", "/v1/internal/propose_batch", api_internal_propose_batch, no_params},
 	{"POST", "/v1/internal/read_index", api_internal_read_index, no_params},
 	{"POST", "/v1/internal/heartbeat", api_internal_heartbeat, p_heartbeat},
 };

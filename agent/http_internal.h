@@ -22,6 +22,15 @@
  * TRANSPORT_SECRET_LEN bytes) as lower- or upper-case hex, compared in
  * constant time; a missing or wrong secret is 403 {"error": "denied"}.
  *
+ *   POST /v1/internal/propose_batch
+ *     body: commands encoded with cmd_encode, framed as agent/forward.h says
+ *     (u32 count, then u32 length and bytes of each; application/octet-stream)
+ *     → 200 application/octet-stream: each command's result in order
+ *       (agent/forward.h), each as `status`, `index`, `code`, `message`,
+ *       `result` and `leader` below. How a follower forwards (forward.c).
+ *     Every length and every command is checked before any is proposed: a
+ *     bad body is 400 (413 for a command too big) naming the command and
+ *     why, and proposes nothing; 503 if this node is not the leader.
  *   POST /v1/internal/propose
  *     body: one command encoded with cmd_encode (application/octet-stream)
  *     → 200 {"status": int, "index": int, "code": int, "message": str,
@@ -141,6 +150,7 @@ void api_log(struct http_req *r);
 void api_diff(struct http_req *r);
 /* api_internal.c */
 void api_internal_propose(struct http_req *r);
+void api_internal_propose_batch(struct http_req *r);
 void api_internal_read_index(struct http_req *r);
 void api_internal_heartbeat(struct http_req *r);
 void api_procs_submit(struct http_req *r);

@@ -31,6 +31,7 @@ struct pending {
 	agent_result_cb cb;
 	void *arg;
 	bool leader_only; /* never forwarded (agent_submit_leader) */
+	uint32_t type;    /* CMD_*, or 0 if not known (forward.c bounds answers by it) */
 	struct buf bytes; /* the encoded command */
 };
 
@@ -72,6 +73,15 @@ struct agent_impl {
 	uv_check_t flush;
 	uv_idle_t flush_kick; /* keeps the poll from blocking while `flush` waits */
 	bool flush_active;
+	/* A follower's forwarding (forward.c). */
+	struct pending *fwd_queue, *fwd_tail;
+	struct client_conn *fwd_conn; /* to the leader, kept alive */
+	char fwd_addr[64];            /* where fwd_conn goes */
+	uv_check_t fwd_flush;
+	uv_idle_t fwd_kick;
+	bool fwd_active;   /* fwd_flush runs at the end of this turn */
+	bool fwd_inflight; /* a batch awaits its answer */
+	bool fwd_single;   /* the leader at fwd_addr predates batches */
 	/* Reconciler. */
 	struct report *reports, *reports_tail; /* in the order they were made */
 	struct report *held_head, *held_tail;  /* not sent yet */
@@ -160,6 +170,26 @@ const char *submit__leader_http(struct agent *a);
  * Nothing on a follower.
  */
 void agent__nudge(struct agent *a);
+
+/*
+ * Proposes `p` (a command stamped here, whose ownership passes) on this node,
+ * which is the leader: batched with what else arrives in this loop turn.
+ */
+void submit__propose(struct agent *a, struct pending *p);
+
+/* forward.c */
+/* Sets up the forwarding's handles (agent_init). */
+void forward__init(struct agent *a);
+/*
+ * Forwards `p` (ownership passes) to the leader with what else is queued: its
+ * callback fires with the leader's result, or ERR_UNAVAILABLE (no leader
+ * known, this node is the leader, the request failed: outcome unknown),
+ * ERR_TIMEOUT (outcome unknown) or ERR_CANCELED (the agent stops).
+ */
+void forward__submit(struct pending *p);
+/* Cancels what is queued and in flight (ERR_CANCELED), closes the connection
+ * and the handles (close_all). */
+void forward__close(struct agent *a);
 
 /* reconcile.c */
 /* A pass on the next loop turn: quick (the processes effects named), and an

@@ -10,6 +10,7 @@ agent_libagent_a_SOURCES = \
 	agent/options.c agent/options.h \
 	agent/detector.c \
 	agent/exec.c agent/exec.h \
+	agent/forward.c agent/forward_codec.c agent/forward.h \
 	agent/http.c agent/http.h agent/http_internal.h \
 	agent/http_parse.c agent/http_parse.h \
 	agent/api_status.c agent/api_procs.c agent/api_store.c agent/api_internal.c \

@@ -3,9 +3,9 @@
  * (time, origin, term, request id), the leader batches the commands that
  * arrive together into one log entry (bounded by count and bytes) and answers
  * each with its own result, read from the results table after the entry is
- * applied; a follower forwards each command to the leader. Also the reads of
- * the API (linearizable through a barrier, or a follower's read index) and
- * joins.
+ * applied; a follower forwards its commands to the leader (forward.c). Also
+ * the reads of the API (linearizable through a barrier, or a follower's read
+ * index) and joins.
  */
 #include "config.h"
 
@@ -152,8 +152,6 @@ void agent__nudge(struct agent *a)
 		uv_timer_start(&m->nudge_timer, on_nudge_timer, AGENT_NUDGE_MS, 0);
 }
 
-static void forward(struct pending *p);
-
 /* Proposes everything queued as one entry (runs once per loop turn). */
 void submit__flush(uv_check_t *h)
 {
@@ -177,7 +175,7 @@ void submit__flush(uv_check_t *h)
 				if (p->leader_only)
 					fail(p, ERR_UNAVAILABLE, submit__leader_http(a));
 				else
-					forward(p);
+					forward__submit(p);
 			}
 			break;
 		}
@@ -251,79 +249,10 @@ static void enqueue(struct agent *a, struct pending *p)
 	}
 }
 
-/* The leader's answer to a forwarded command. */
-static void on_forwarded(void *arg, int status, int http_status, const void *body, size_t len)
+/* See agent/internal.h. */
+void submit__propose(struct agent *a, struct pending *p)
 {
-	struct pending *p = arg;
-	struct agent_result r;
-	json_t *j = NULL, *v;
-	json_error_t jerr;
-	uint8_t *result = NULL;
-	size_t rlen = 0;
-	const char *hexs, *leader = NULL;
-
-	memset(&r, 0, sizeof r);
-	if (status != 0 || http_status != 200 || (j = json_loadb(body, len, 0, &jerr)) == NULL) {
-		r.status = status == ERR_TIMEOUT ? ERR_TIMEOUT : ERR_UNAVAILABLE;
-		if (j != NULL && json_is_string(v = json_object_get(j, "leader")))
-			leader = json_string_value(v);
-		r.leader_http = leader;
-		p->cb(p->arg, &r);
-		json_decref(j);
-		pending_free(p);
-		return;
-	}
-	r.status = (int)json_integer_value(json_object_get(j, "status"));
-	r.index = (uint64_t)json_integer_value(json_object_get(j, "index"));
-	r.code = json_integer_value(json_object_get(j, "code"));
-	if (json_is_string(v = json_object_get(j, "message"))) {
-		r.message = json_string_value(v);
-		r.message_len = json_string_length(v);
-	}
-	if (json_is_string(v = json_object_get(j, "leader")))
-		r.leader_http = json_string_value(v);
-	if (json_is_string(v = json_object_get(j, "result"))) {
-		hexs = json_string_value(v);
-		rlen = strlen(hexs) / 2;
-		result = malloc(rlen + 1);
-		if (result == NULL ||
-		    sodium_hex2bin(result, rlen, hexs, strlen(hexs), NULL, &rlen, NULL) != 0) {
-			r.status = ERR_CORRUPT;
-			rlen = 0;
-		}
-		r.result = result;
-		r.result_len = rlen;
-	}
-	/* Answered at once, not when this follower has applied it too: its
-	 * linearizable reads wait for the leader's applied index anyway
-	 * (agent_read), and waiting for the next heartbeat to carry the commit
-	 * here would add its interval to every forwarded write. */
-	p->cb(p->arg, &r);
-	pending_free(p);
-	free(result);
-	json_decref(j);
-}
-
-static void forward(struct pending *p)
-{
-	struct agent *a = p->a;
-	const char *leader = submit__leader_http(a);
-	char headers[128], secret[AGENT_SECRET_HEADER_LEN];
-	int rv;
-
-	if (leader == NULL || consensus_is_leader(&a->consensus)) {
-		fail(p, ERR_UNAVAILABLE, NULL);
-		return;
-	}
-	agent__secret_header(a, secret);
-	snprintf(headers, sizeof headers, "%sContent-Type: application/octet-stream\r\n", secret);
-	rv = client_request(&a->loop, leader, "POST", "/v1/internal/propose", headers,
-			    p->bytes.data, p->bytes.len, AGENT_FORWARD_TIMEOUT_MS, on_forwarded, p);
-	if (rv != 0) {
-		fail(p, ERR_UNAVAILABLE, leader);
-		return;
-	}
-	a->metrics.forwarded++;
+	enqueue(a, p);
 }
 
 static int submit_bytes(struct agent *a, struct pending *p)
@@ -335,7 +264,7 @@ static int submit_bytes(struct agent *a, struct pending *p)
 	if (consensus_is_leader(&a->consensus))
 		enqueue(a, p);
 	else
-		forward(p);
+		forward__submit(p);
 	return 0;
 }
 
@@ -362,6 +291,7 @@ static int submit(struct agent *a, struct cmd *c, agent_result_cb cb, void *arg,
 	p->cb = cb;
 	p->arg = arg;
 	p->leader_only = leader_only;
+	p->type = c->type;
 	buf_init(&p->bytes);
 	rv = cmd_encode(c, &p->bytes);
 	if (rv != 0) {

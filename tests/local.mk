@@ -86,6 +86,7 @@ check_agent_SOURCES = \
 	tests/unit/agent/test_exec.c \
 	tests/unit/agent/test_pidset.c \
 	tests/unit/agent/test_attempts.c \
+	tests/unit/agent/test_forward.c \
 	tests/lib/net.c \
 	tests/lib/net.h \
 	tests/unit/agent/test_http_parse.c

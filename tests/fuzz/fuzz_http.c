@@ -63,6 +63,7 @@
 
 #include "agent/agent.h"
 #include "agent/exec.h"
+#include "agent/forward.h"
 #include "agent/options.h"
 #include "common/buf.h"
 #include "services/command.h"
@@ -526,8 +527,10 @@ int main(int argc, char **argv)
 {
 	static const char head[] = "POST /v1/internal/propose\nX-Logos-Secret: @SECRET@\n"
 				   "Content-Type: application/octet-stream\n\n";
+	static const char bhead[] = "POST /v1/internal/propose_batch\nX-Logos-Secret: @SECRET@\n"
+				    "Content-Type: application/octet-stream\n\n";
 	struct cmd c = {.type = CMD_FILE_PUT};
-	struct buf b = {0};
+	struct buf b = {0}, one = {0}, batch = {0};
 	size_t i;
 
 	if (argc != 2) {
@@ -546,6 +549,17 @@ int main(int argc, char **argv)
 	if (buf_append(&b, head, sizeof head - 1) != 0 || cmd_encode(&c, &b) != 0)
 		return 1;
 	write_seed(argv[1], "internal-propose", b.data, b.len);
+	/* The same command twice in a batch, as a follower forwards them. */
+	b.len = 0;
+	if (cmd_encode(&c, &one) != 0 || buf_append(&b, bhead, sizeof bhead - 1) != 0)
+		return 1;
+	if (forward_begin(&batch) != 0 || forward_add_cmd(&batch, one.data, one.len) != 0 ||
+	    forward_add_cmd(&batch, one.data, one.len) != 0 ||
+	    buf_append(&b, batch.data, batch.len) != 0)
+		return 1;
+	buf_release(&batch);
+	write_seed(argv[1], "internal-propose-batch", b.data, b.len);
+	buf_release(&one);
 	buf_release(&b);
 	return 0;
 }

@@ -680,6 +680,159 @@ def test_live_index_follows_the_procs_table(make):
     wait_for("the process to run", lambda: proc(leader, pid)["state"] == "running")
     live_index_matches(c, f)
     c.converged()
+def test_forwarded_writes_share_one_connection(make):
+    """Many concurrent writes sent to a follower all get their own result,
+    and reach the leader in batches over one kept-alive connection, not one
+    TCP connection each."""
+    c = make(3)
+    leader = c.leader()
+    f = [a for a in c.agents if a is not leader][0]
+    conns0 = metric(f, "logos_forward_connections_total")
+    batches0 = metric(f, "logos_forward_batches_total")
+    results = {}
+
+    def writer(t):
+        for i in range(40):
+            path = "/fwd/%d/%d" % (t, i)
+            # Every third write must not exist yet and does: its own 409.
+            q = "?if_version=0" if i % 3 == 0 else ""
+            if i % 3 == 0:
+                f.api("PUT", "/v1/files" + path, "first")
+            results[path] = f.api("PUT", "/v1/files" + path + q, "v-%d-%d" % (t, i))
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writes = 16 * 40 + 16 * 14
+    for path, r in results.items():
+        i = int(path.rsplit("/", 1)[1])
+        if i % 3 == 0:
+            assert r.status == 409, (path, r)
+        else:
+            assert r.status == 200 and r.json()["version"] == 1, (path, r)
+    for path, r in results.items():
+        t, i = path.split("/")[2:4]
+        want = b"first" if int(i) % 3 == 0 else b"v-%s-%s" % (t.encode(), i.encode())
+        got = f.api("GET", "/v1/files" + path)
+        assert got.status == 200 and got.body == want, (path, got)
+    conns = metric(f, "logos_forward_connections_total") - conns0
+    batches = metric(f, "logos_forward_batches_total") - batches0
+    assert 1 <= conns <= 2, conns
+    assert batches < writes, (batches, writes)
+    assert metric(leader, "logos_forward_connections_total") == 0
+
+
+def test_forwarded_large_writes_fit_the_leaders_body_limit(make):
+    """Files of almost 1 MiB written through a follower at once: batched,
+    they would exceed the leader's 2 MiB limit on a request body; each batch
+    stays under it, and every write commits."""
+    c = make(3)
+    leader = c.leader()
+    f = [a for a in c.agents if a is not leader][0]
+    data = {i: bytes([65 + i]) * (1000 * 1000) for i in range(8)}
+    results = {}
+
+    def writer(i):
+        results[i] = f.api("PUT", "/v1/files/big/%d" % i, data[i], timeout=60)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, r in results.items():
+        assert r.status == 200, (i, r)
+    for i in data:
+        r = f.api("GET", "/v1/files/big/%d" % i)
+        assert r.status == 200 and r.body == data[i], (i, r.status, len(r.body))
+
+
+def test_follower_stops_with_forwards_in_flight(make):
+    """SIGTERM to a follower while its clients' writes are queued and in
+    flight to the leader: the follower cancels them (503, or the connection
+    closes), closes its connection to the leader and exits 0."""
+    c = make(3)
+    leader = c.leader()
+    f = [a for a in c.agents if a is not leader][0]
+    stop = threading.Event()
+    statuses = []
+    started = threading.Event()
+
+    def writer(t):
+        i = 0
+        while not stop.is_set():
+            try:
+                r = f.api("PUT", "/v1/files/stop/%d/%d" % (t, i), "v", timeout=30)
+                statuses.append(r.status)
+                if r.status == 200 and i > 10:
+                    started.set()
+            except Exception:
+                statuses.append(None)  # refused or closed: the agent is gone
+                stop.wait(0.01)
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(16)]
+    for t in threads:
+        t.start()
+    assert started.wait(20), statuses[-5:]
+    f.proc.send_signal(signal.SIGTERM)
+    try:
+        code = f.proc.wait(timeout=20)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=40)
+    assert code == 0, code
+    assert set(statuses) <= {200, 503, None}, sorted(set(statuses), key=str)
+    # The others go on.
+    r = leader.api("PUT", "/v1/files/stop/after", "x")
+    assert r.status == 200, r
+
+
+def test_forwarded_writes_across_a_leader_change(make):
+    """The leader is killed while a follower has forwards queued and in
+    flight: every write is answered (200, or 503/504: outcome unknown, as
+    before), every acknowledged write is kept, and the follower forwards to
+    the new leader on a new connection."""
+    c = make(3, down_after=1500)
+    leader = c.leader()
+    f = [a for a in c.agents if a is not leader][0]
+    acked = {}
+    statuses = []
+    stop = threading.Event()
+
+    def writer(t):
+        i = 0
+        while not stop.is_set():
+            path = "/lc/%d/%d" % (t, i)
+            r = f.api("PUT", "/v1/files" + path, "v%d" % i, timeout=30)
+            statuses.append(r.status)
+            if r.status == 200:
+                acked[path] = b"v%d" % i
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(16)]
+    for t in threads:
+        t.start()
+    wait_for("writes before the kill", lambda: len(acked) >= 200)
+    conns = metric(f, "logos_forward_connections_total")
+    leader.kill()
+    before = len(acked)
+    wait_for("writes after the kill", lambda: len(acked) >= before + 200, timeout=30)
+    stop.set()
+    for t in threads:
+        t.join(timeout=40)
+        assert not t.is_alive(), "a write was never answered"
+    assert set(statuses) <= {200, 503, 504}, sorted(set(statuses))
+    new = c.leader()
+    if new is not f:
+        assert metric(f, "logos_forward_connections_total") > conns
+    c.converged()
+    for path, v in acked.items():
+        r = new.api("GET", "/v1/files" + path)
+        assert r.status == 200 and r.body == v, (path, r)
 
 
 if __name__ == "__main__":
@@ -708,4 +861,8 @@ if __name__ == "__main__":
         test_count_bad_input_is_400_and_changes_nothing,
         test_bad_input_gets_4xx_and_agents_stay_up,
         test_live_index_follows_the_procs_table,
+        test_forwarded_writes_share_one_connection,
+        test_forwarded_large_writes_fit_the_leaders_body_limit,
+        test_follower_stops_with_forwards_in_flight,
+        test_forwarded_writes_across_a_leader_change,
     ]))

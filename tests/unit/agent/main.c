@@ -1,6 +1,6 @@
 /*
  * check_agent: runs every suite of agent/ (the executor, the API's parsers, the API's
- * handlers against an in-process agent) and exits
+ * handlers against an in-process agent, the forwarded batches' wire format) and exits
  * non-zero if any test failed or crashed.
  */
 #include "config.h"
@@ -21,6 +21,7 @@ int main(void)
 	srunner_add_suite(sr, api_suite());
 	srunner_add_suite(sr, pidset_suite());
 	srunner_add_suite(sr, attempts_suite());
+	srunner_add_suite(sr, forward_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr); /* Failures and errors. */
 	srunner_free(sr);

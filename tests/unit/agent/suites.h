@@ -13,5 +13,6 @@ Suite *http_parse_suite(void);
 Suite *api_suite(void);
 Suite *pidset_suite(void);
 Suite *attempts_suite(void);
+Suite *forward_suite(void);
 
 #endif /* LOGOS_TESTS_UNIT_AGENT_SUITES_H */

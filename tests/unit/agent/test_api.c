@@ -23,7 +23,10 @@
 
 #include "agent/agent.h"
 #include "agent/options.h"
+#include "agent/forward.h"
 #include "common/buf.h"
+#include "common/error.h"
+#include "services/command.h"
 #include "tests/lib/net.h"
 #include "tests/unit/agent/suites.h"
 
@@ -208,6 +211,146 @@ START_TEST(test_api_propose_of_an_undecodable_command_is_400)
 }
 END_TEST
 
+/* A file.put as a follower would forward it (stamped by "node 99"). */
+static void put_cmd(struct buf *out, uint64_t request_id, const char *path, const char *data,
+		    int64_t if_version)
+{
+	struct cmd c;
+
+	memset(&c, 0, sizeof c);
+	c.version = CMD_VERSION;
+	c.type = CMD_FILE_PUT;
+	c.time_ms = 1;
+	c.origin = 99;
+	c.request_id = request_id;
+	c.principal.p = "test";
+	c.principal.n = 4;
+	c.u.put.path.p = path;
+	c.u.put.path.n = strlen(path);
+	c.u.put.data.p = (const uint8_t *)data;
+	c.u.put.data.n = strlen(data);
+	c.u.put.if_version = if_version;
+	buf_init(out);
+	ck_assert_int_eq(cmd_encode(&c, out), 0);
+}
+
+static int propose_batch(const struct buf *body, const char **answer, size_t *alen)
+{
+	char headers[160];
+	int status;
+
+	snprintf(headers, sizeof headers, "X-Logos-Secret: %s\r\n", t.secret_hex);
+	status = request("POST", "/v1/internal/propose_batch", headers, body->data, body->len, 5000,
+			 answer);
+	*alen = t.resp.len - (size_t)(*answer - (const char *)t.resp.data);
+	return status;
+}
+
+/* What a follower's batch gets: each command's own result, in order. */
+START_TEST(test_api_propose_batch_answers_each_command_in_order)
+{
+	struct buf c1, c2, c3, body;
+	struct forward_reader rd;
+	struct agent_result r[3];
+	const char *answer;
+	char err[160];
+	size_t alen, i;
+	int status;
+
+	put_cmd(&c1, 1, "/batch/one", "1", -1);
+	put_cmd(&c2, 2, "/batch/two", "2", 7); /* not at version 7: a conflict */
+	put_cmd(&c3, 3, "/batch/three", "3", 0);
+	buf_init(&body);
+	ck_assert_int_eq(forward_begin(&body), 0);
+	ck_assert_int_eq(forward_add_cmd(&body, c1.data, c1.len), 0);
+	ck_assert_int_eq(forward_add_cmd(&body, c2.data, c2.len), 0);
+	ck_assert_int_eq(forward_add_cmd(&body, c3.data, c3.len), 0);
+	status = propose_batch(&body, &answer, &alen);
+	ck_assert_msg(status == 200, "status %d: %s", status, answer);
+	ck_assert_msg(forward_results_open(&rd, answer, alen, 3, err, sizeof err) == 0, "%s", err);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(forward_results_next(&rd, &r[i]), 0);
+	for (i = 0; i < 3; i++)
+		ck_assert_msg(r[i].status == 0 && r[i].index > 0, "result %zu: status %d", i,
+			      r[i].status);
+	ck_assert_int_eq(r[0].code, 0);
+	ck_assert_int_eq(r[1].code, ERR_CONFLICT);
+	ck_assert_msg(r[1].message_len > 0, "a conflict without a message");
+	ck_assert_int_eq(r[2].code, 0);
+	/* Arriving together, they went into one entry. */
+	ck_assert_uint_eq(r[0].index, r[2].index);
+	status = request("GET", "/v1/files/batch/three", "", NULL, 0, 5000, &answer);
+	ck_assert_int_eq(status, 200);
+	ck_assert_str_eq(answer, "3");
+	status = request("GET", "/v1/files/batch/two", "", NULL, 0, 5000, &answer);
+	ck_assert_int_eq(status, 404);
+	buf_release(&c1);
+	buf_release(&c2);
+	buf_release(&c3);
+	buf_release(&body);
+}
+END_TEST
+
+/* A batch with one bad command, or one bad length, is a 400 that says which
+ * and why, and proposes none of its commands. */
+START_TEST(test_api_propose_batch_with_a_bad_part_changes_nothing)
+{
+	static const uint8_t junk[] = {0x99, 0x01, 0x0a, 0xcf, 0x00, 0x01, 0xff};
+	struct buf c1, body;
+	const char *answer;
+	size_t alen;
+	int status;
+
+	put_cmd(&c1, 1, "/bad/one", "1", -1);
+	buf_init(&body);
+	ck_assert_int_eq(forward_begin(&body), 0);
+	ck_assert_int_eq(forward_add_cmd(&body, c1.data, c1.len), 0);
+	ck_assert_int_eq(forward_add_cmd(&body, junk, sizeof junk), 0);
+	status = propose_batch(&body, &answer, &alen);
+	ck_assert_msg(status == 400, "status %d: %s", status, answer);
+	ck_assert_msg(strstr(answer, "command 2 of 2") != NULL, "answer: %s", answer);
+
+	/* The second command's length one byte longer than the body. */
+	body.data[4 + 4 + c1.len + 3]++;
+	status = propose_batch(&body, &answer, &alen);
+	ck_assert_msg(status == 400, "status %d: %s", status, answer);
+	ck_assert_msg(strstr(answer, "command 2 of 2 has length") != NULL, "answer: %s", answer);
+
+	/* Cut short, empty. */
+	body.len = 6;
+	status = propose_batch(&body, &answer, &alen);
+	ck_assert_msg(status == 400, "status %d: %s", status, answer);
+	body.len = 0;
+	status = propose_batch(&body, &answer, &alen);
+	ck_assert_msg(status == 400, "status %d: %s", status, answer);
+
+	status = request("GET", "/v1/files/bad/one", "", NULL, 0, 5000, &answer);
+	ck_assert_msg(status == 404, "a command of a rejected batch was applied: %d", status);
+	buf_release(&c1);
+	buf_release(&body);
+}
+END_TEST
+
+START_TEST(test_api_propose_batch_without_the_secret_is_403)
+{
+	struct buf c1, body;
+	const char *answer;
+	int status;
+
+	put_cmd(&c1, 1, "/denied/one", "1", -1);
+	buf_init(&body);
+	ck_assert_int_eq(forward_begin(&body), 0);
+	ck_assert_int_eq(forward_add_cmd(&body, c1.data, c1.len), 0);
+	status = request("POST", "/v1/internal/propose_batch", "", body.data, body.len, 5000,
+			 &answer);
+	ck_assert_int_eq(status, 403);
+	status = request("GET", "/v1/files/denied/one", "", NULL, 0, 5000, &answer);
+	ck_assert_int_eq(status, 404);
+	buf_release(&c1);
+	buf_release(&body);
+}
+END_TEST
+
 Suite *api_suite(void)
 {
 	Suite *s = suite_create("api");
@@ -217,6 +360,9 @@ Suite *api_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_api_kill_with_a_bad_signal_name_is_400);
 	tcase_add_test(tc, test_api_propose_of_an_undecodable_command_is_400);
+	tcase_add_test(tc, test_api_propose_batch_answers_each_command_in_order);
+	tcase_add_test(tc, test_api_propose_batch_with_a_bad_part_changes_nothing);
+	tcase_add_test(tc, test_api_propose_batch_without_the_secret_is_403);
 	suite_add_tcase(s, tc);
 	return s;
 }
