@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The timeline of one write at one connection, across three agents, from their
-system calls (docs/PERFORMANCE-onewrite.md).
+system calls (docs/PERFORMANCE.md, "One write at a time").
 
 Record the three agents while a one-connection write load runs, then parse:
 

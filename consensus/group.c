@@ -31,7 +31,7 @@
  * them in its check (a synced LMDB commit, 0.3-0.5 ms) held the loop, and so
  * the answer the leader's commit was waiting for, for that long: at one write
  * at a time the leader waited for a follower's append plus its LMDB commit
- * (docs/PERFORMANCE-onewrite.md). Held back, the commit comes in the check of
+ * (docs/PERFORMANCE.md, "One write at a time"). Held back, the commit comes in the check of
  * the turn that sends the answer. The wait is for one append: entries that
  * arrive meanwhile do not extend it, so a steady stream of appends cannot
  * starve the commit, and the group's bounds still commit it at once. A leader
