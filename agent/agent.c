@@ -680,6 +680,7 @@ static void close_all(struct agent *a)
 		return;
 	m->closing_started = true;
 	submit__fail_all(a, ERR_CANCELED);
+	submit__reads_close(a);
 	forward__close(a);
 	reconcile__close(a);
 	uv_close((uv_handle_t *)&m->flush, NULL);

@@ -113,12 +113,14 @@ const uint8_t *agent_secret(const struct agent *a);
 
 /* Counters exported by GET /metrics. */
 struct agent_metrics {
-	uint64_t proposals;           /* entries proposed */
-	uint64_t commands;            /* commands proposed */
-	uint64_t forwarded;           /* commands forwarded to the leader */
-	uint64_t forward_batches;     /* requests that carried them */
-	uint64_t forward_connections; /* connections opened to carry them */
-	uint64_t commit_ns_sum;       /* sum of propose-to-apply latency of entries */
+	uint64_t proposals;              /* entries proposed */
+	uint64_t commands;               /* commands proposed */
+	uint64_t forwarded;              /* commands forwarded to the leader */
+	uint64_t forward_batches;        /* requests that carried them */
+	uint64_t forward_connections;    /* connections opened to carry them */
+	uint64_t read_index_requests;    /* follower: read indexes asked of the leader */
+	uint64_t read_index_connections; /* connections opened to ask them */
+	uint64_t commit_ns_sum;          /* sum of propose-to-apply latency of entries */
 	uint64_t commit_count;
 	uint64_t batch_max;   /* largest batch */
 	uint64_t spawned;     /* attempts started here */

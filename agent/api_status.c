@@ -140,6 +140,13 @@ static void metrics_read(struct http_req *r, struct store_txn *t)
 	METRIC("logos_forward_connections_total", "counter",
 	       "Connections opened to the leader to forward commands (kept alive).", "%" PRIu64,
 	       m->forward_connections);
+	METRIC("logos_read_index_requests_total", "counter",
+	       "Read indexes asked of the leader for linearizable reads here, each shared by the "
+	       "reads waiting for it.",
+	       "%" PRIu64, m->read_index_requests);
+	METRIC("logos_read_index_connections_total", "counter",
+	       "Connections opened to the leader to ask read indexes (kept alive).", "%" PRIu64,
+	       m->read_index_connections);
 	{
 		int n = snprintf(line, sizeof line,
 				 "# HELP logos_commit_latency_seconds Propose-to-apply latency of "

@@ -82,6 +82,12 @@ struct agent_impl {
 	bool fwd_active;   /* fwd_flush runs at the end of this turn */
 	bool fwd_inflight; /* a batch awaits its answer */
 	bool fwd_single;   /* the leader at fwd_addr predates batches */
+	/* A follower's linearizable reads (submit.c): the reads waiting for
+	 * the next read index, those the request in flight serves, and the
+	 * kept-alive connection that asks the leader for it. */
+	struct read_req *ri_wait, *ri_wait_tail, *ri_batch;
+	struct client_conn *ri_conn;
+	bool ri_inflight;
 	/* Reconciler. */
 	struct report *reports, *reports_tail; /* in the order they were made */
 	struct report *held_head, *held_tail;  /* not sent yet */
@@ -147,6 +153,8 @@ int agent__parse_token(const char *token, uint8_t secret[TRANSPORT_SECRET_LEN]);
 /* submit.c */
 void submit__flush(uv_check_t *h);
 void submit__fail_all(struct agent *a, int status);
+/* Fails the reads waiting for a read index and lets go of its connection. */
+void submit__reads_close(struct agent *a);
 /*
  * agent_submit for decisions only a current leader may make (a node is down,
  * up): if leadership is lost before the command is proposed, it fails

@@ -358,6 +358,17 @@ void submit__fail_all(struct agent *a, int status)
 
 /* Reads. */
 
+/*
+ * A follower's linearizable read asks the leader for a read index (a barrier
+ * there) and waits until this replica has applied it. The reads that arrive
+ * while one such request is in flight wait for the next and share it: a read
+ * index obtained after a read arrived is valid for it, one obtained before is
+ * not. The requests go one at a time on a kept-alive connection (a new TCP
+ * connection per read ran out of ports under load on a real network, as the
+ * forwarded writes did). A read that times out is answered at once; it leaves
+ * the lists when the request it waits on is answered (`listed`), and its
+ * memory goes when both that and its timer's close are done.
+ */
 struct read_req {
 	struct agent *a;
 	agent_read_cb cb;
@@ -365,6 +376,9 @@ struct read_req {
 	uint64_t index; /* follower: wait for this applied index */
 	struct agent_watch watch;
 	uv_timer_t timer;
+	struct read_req *next; /* in ri_wait or ri_batch */
+	bool listed;
+	bool closed;
 	bool done;
 };
 
@@ -393,7 +407,11 @@ static void on_barrier(void *arg, int status)
 
 static void read_req_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct read_req *r = h->data;
+
+	r->closed = true;
+	if (!r->listed)
+		free(r);
 }
 
 static void read_req_finish(struct read_req *r, int status)
@@ -423,31 +441,126 @@ static void on_read_timeout(uv_timer_t *t)
 	read_req_finish(t->data, ERR_UNAVAILABLE);
 }
 
+/* Takes r out of a list; frees it if it is finished and closed already.
+ * Returns whether it is still to be served. */
+static bool read_req_unlist(struct read_req *r)
+{
+	r->listed = false;
+	r->next = NULL;
+	if (r->done) {
+		if (r->closed)
+			free(r);
+		return false;
+	}
+	return true;
+}
+
+static void read_index_send(struct agent *a);
+
+/* The answer to the read-index request in flight, for the reads it serves. */
 static void on_read_index(void *arg, int status, int http_status, const void *body, size_t len)
 {
-	struct read_req *r = arg;
+	struct agent *a = arg;
+	struct agent_impl *m = impl(a);
+	struct read_req *r, *next;
 	json_t *j = NULL;
 	json_error_t jerr;
+	uint64_t index = 0;
+	bool ok = false;
 
 	if (status == 0 && http_status == 200 && (j = json_loadb(body, len, 0, &jerr)) != NULL &&
 	    json_integer_value(json_object_get(j, "status")) == 0) {
-		r->index = (uint64_t)json_integer_value(json_object_get(j, "index"));
-		json_decref(j);
-		if (store_applied_index(&r->a->store) >= r->index) {
-			read_req_finish(r, 0);
-			return;
-		}
-		/* Wait until this replica has applied what the leader confirmed. */
-		agent_watch_add(r->a, &r->watch);
-		return;
+		index = (uint64_t)json_integer_value(json_object_get(j, "index"));
+		ok = true;
 	}
 	json_decref(j);
-	read_req_finish(r, ERR_UNAVAILABLE);
+	m->ri_inflight = false;
+	r = m->ri_batch;
+	m->ri_batch = NULL;
+	for (; r != NULL; r = next) {
+		next = r->next;
+		if (!read_req_unlist(r))
+			continue;
+		if (!ok) {
+			read_req_finish(r, status == ERR_CANCELED ? ERR_CANCELED : ERR_UNAVAILABLE);
+		} else if (store_applied_index(&a->store) >= index) {
+			read_req_finish(r, 0);
+		} else {
+			/* Wait until this replica has applied what the leader
+			 * confirmed. */
+			r->index = index;
+			agent_watch_add(a, &r->watch);
+		}
+	}
+	if (m->ri_wait != NULL && !a->stopping)
+		read_index_send(a);
+}
+
+/* Fails the reads waiting for a request (none is in flight to serve them). */
+static void read_wait_fail(struct agent *a, int status)
+{
+	struct agent_impl *m = impl(a);
+	struct read_req *r = m->ri_wait, *next;
+
+	m->ri_wait = m->ri_wait_tail = NULL;
+	for (; r != NULL; r = next) {
+		next = r->next;
+		if (read_req_unlist(r))
+			read_req_finish(r, status);
+	}
+}
+
+/* Sends one read-index request for every read waiting. */
+static void read_index_send(struct agent *a)
+{
+	struct agent_impl *m = impl(a);
+	char headers[AGENT_SECRET_HEADER_LEN];
+	const char *leader = submit__leader_http(a);
+	int rv;
+
+	if (leader == NULL || consensus_is_leader(&a->consensus)) {
+		read_wait_fail(a, ERR_UNAVAILABLE);
+		return;
+	}
+	if (m->ri_conn != NULL && !client_conn_is_reusable(m->ri_conn, leader)) {
+		client_conn_release(m->ri_conn);
+		m->ri_conn = NULL;
+	}
+	if (m->ri_conn == NULL) {
+		if (client_conn_new(&a->loop, leader, 4096, &m->ri_conn) != 0) {
+			m->ri_conn = NULL;
+			read_wait_fail(a, ERR_UNAVAILABLE);
+			return;
+		}
+		a->metrics.read_index_connections++;
+	}
+	agent__secret_header(a, headers);
+	rv = client_conn_request(m->ri_conn, "POST", "/v1/internal/read_index", headers, NULL, 0,
+				 AGENT_FORWARD_TIMEOUT_MS, on_read_index, a);
+	if (rv != 0) {
+		read_wait_fail(a, ERR_UNAVAILABLE);
+		return;
+	}
+	m->ri_batch = m->ri_wait;
+	m->ri_wait = m->ri_wait_tail = NULL;
+	m->ri_inflight = true;
+	a->metrics.read_index_requests++;
+}
+
+void submit__reads_close(struct agent *a)
+{
+	struct agent_impl *m = impl(a);
+	struct client_conn *c = m->ri_conn;
+
+	read_wait_fail(a, ERR_CANCELED);
+	m->ri_conn = NULL;
+	if (c != NULL)
+		client_conn_release(c); /* a request in flight: ERR_CANCELED */
 }
 
 int agent_read(struct agent *a, bool stale, agent_read_cb cb, void *arg)
 {
-	char headers[AGENT_SECRET_HEADER_LEN];
+	struct agent_impl *m = impl(a);
 	struct read_req *r;
 	const char *leader;
 	int rv;
@@ -481,11 +594,14 @@ int agent_read(struct agent *a, bool stale, agent_read_cb cb, void *arg)
 	uv_timer_init(&a->loop, &r->timer);
 	r->timer.data = r;
 	uv_timer_start(&r->timer, on_read_timeout, AGENT_FORWARD_TIMEOUT_MS, 0);
-	agent__secret_header(a, headers);
-	rv = client_request(&a->loop, leader, "POST", "/v1/internal/read_index", headers, NULL, 0,
-			    AGENT_FORWARD_TIMEOUT_MS, on_read_index, r);
-	if (rv != 0)
-		read_req_finish(r, ERR_UNAVAILABLE);
+	r->listed = true;
+	if (m->ri_wait_tail != NULL)
+		m->ri_wait_tail->next = r;
+	else
+		m->ri_wait = r;
+	m->ri_wait_tail = r;
+	if (!m->ri_inflight)
+		read_index_send(a);
 	return 0;
 }
 

@@ -724,6 +724,42 @@ def test_forwarded_writes_share_one_connection(make):
     assert metric(leader, "logos_forward_connections_total") == 0
 
 
+def test_follower_reads_share_read_indexes_on_one_connection(make):
+    """Linearizable reads at a follower, each after a write the leader
+    acknowledged, all see that write; concurrent ones share a read index, and
+    the requests for them go on one kept-alive connection."""
+    c = make(3)
+    leader = c.leader()
+    f = [a for a in c.agents if a is not leader][0]
+    conns0 = metric(f, "logos_read_index_connections_total")
+    reqs0 = metric(f, "logos_read_index_requests_total")
+    errors = []
+
+    def reader(t):
+        for i in range(30):
+            path = "/v1/files/lin/%d/%d" % (t, i)
+            w = leader.api("PUT", path, "v%d" % i)
+            if w.status != 200:
+                errors.append((path, "write", w))
+                continue
+            r = f.api("GET", path)
+            if r.status != 200 or r.body != b"v%d" % i:
+                errors.append((path, "read", r))
+
+    threads = [threading.Thread(target=reader, args=(t,)) for t in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:5]
+    reads = 16 * 30
+    reqs = metric(f, "logos_read_index_requests_total") - reqs0
+    conns = metric(f, "logos_read_index_connections_total") - conns0
+    assert 1 <= reqs < reads, (reqs, reads)
+    assert 1 <= conns <= 2, conns
+    assert metric(leader, "logos_read_index_requests_total") == 0
+
+
 def test_forwarded_large_writes_fit_the_leaders_body_limit(make):
     """Files of almost 1 MiB written through a follower at once: batched,
     they would exceed the leader's 2 MiB limit on a request body; each batch
@@ -862,6 +898,7 @@ if __name__ == "__main__":
         test_bad_input_gets_4xx_and_agents_stay_up,
         test_live_index_follows_the_procs_table,
         test_forwarded_writes_share_one_connection,
+        test_follower_reads_share_read_indexes_on_one_connection,
         test_forwarded_large_writes_fit_the_leaders_body_limit,
         test_follower_stops_with_forwards_in_flight,
         test_forwarded_writes_across_a_leader_change,
