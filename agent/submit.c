@@ -569,6 +569,10 @@ int agent_read(struct agent *a, bool stale, agent_read_cb cb, void *arg)
 		read_now(a, cb, arg);
 		return 0;
 	}
+	if (a->stopping) { /* no new request, no new connection to the leader */
+		cb(arg, ERR_CANCELED, NULL);
+		return 0;
+	}
 	r = calloc(1, sizeof *r);
 	if (r == NULL)
 		return ERR_NOMEM;
