@@ -148,13 +148,6 @@ static int wrapped_flush(struct sm *sm)
 	return 0;
 }
 
-static int wrapped_snapshot(struct sm *sm, struct buf *out)
-{
-	struct agent *a = sm->data;
-
-	return a->sm.snapshot(&a->sm, out);
-}
-
 static int wrapped_snapshot_begin(struct sm *sm, struct sm_snapshot **snap)
 {
 	struct agent *a = sm->data;
@@ -552,7 +545,6 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 	m->wrapped.apply = wrapped_apply;
 	m->wrapped.apply_deferred = wrapped_apply_deferred;
 	m->wrapped.flush = wrapped_flush;
-	m->wrapped.snapshot = wrapped_snapshot;
 	m->wrapped.snapshot_begin = wrapped_snapshot_begin;
 	m->wrapped.snapshot_write = a->sm.snapshot_write; /* the handle is all it needs */
 	m->wrapped.snapshot_errmsg = a->sm.snapshot_errmsg;

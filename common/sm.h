@@ -57,8 +57,8 @@ struct sm {
 
 	/*
 	 * The same snapshot in parts, so that the serialisation can run on
-	 * another thread while this one goes on applying (optional: all NULL
-	 * when the implementation has none). snapshot_begin fixes the state as
+	 * another thread while this one goes on applying (consensus takes its
+	 * snapshots this way only). snapshot_begin fixes the state as
 	 * of now (entries of an open group are committed first) in a handle;
 	 * snapshot_write appends its serialisation to `out` on any one thread,
 	 * concurrently with every other call, and touches nothing but the

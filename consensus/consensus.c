@@ -165,6 +165,10 @@ int consensus_init(struct consensus *c, uv_loop_t *loop, const struct consensus_
 	    cfg->sm == NULL)
 		return err_set(c->errmsg, sizeof c->errmsg, ERR_INVALID,
 			       "consensus config: id, raft_addr, dir, secret and sm are required");
+	if (cfg->sm->snapshot_begin == NULL || cfg->sm->snapshot_write == NULL ||
+	    cfg->sm->snapshot_errmsg == NULL || cfg->sm->snapshot_end == NULL)
+		return err_set(c->errmsg, sizeof c->errmsg, ERR_INVALID,
+			       "consensus config: the state machine must take snapshots in parts");
 	if (strlen(cfg->dir) >= sizeof c->dir || strlen(cfg->raft_addr) >= sizeof c->raft_addr)
 		return err_set(c->errmsg, sizeof c->errmsg, ERR_INVALID,
 			       "consensus config: dir or raft address too long");

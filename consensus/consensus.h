@@ -120,8 +120,7 @@ struct consensus {
 		uint64_t index;
 		uint64_t since; /* uv_now */
 	} send;
-	uint64_t installs_sent;      /* InstallSnapshot messages sent (tests, logs) */
-	uint64_t installs_coalesced; /* loads answered with a placeholder */
+	uint64_t installs_sent; /* InstallSnapshot messages sent (tests, logs) */
 	struct raft_message held;
 	char held_addr[64];
 	bool holding;

@@ -39,8 +39,8 @@
  * load is answered at once with an empty placeholder that io->send drops
  * (raft takes it for a lost message and tries again later).
  *
- * A state machine without the parts (sm->snapshot_begin NULL) is serialised
- * at once, on the loop, as before.
+ * The state machine must offer the parts (common/sm.h snapshot_begin, _write,
+ * _end; consensus_init checks).
  *
  * When: a snapshot costs its whole size (the store with all its history)
  * however few entries it covers, so a fixed count of entries between
@@ -184,21 +184,6 @@ static void snap_work(uv_work_t *work)
 		snprintf(job->errmsg, sizeof job->errmsg, "%s", sm->snapshot_errmsg(job->h));
 }
 
-/* The buffer as raft frees nothing of it (fsm_snapshot_finalize does). */
-static void job_fill(struct consensus_snapshot *job)
-{
-	job->buf.len = job->out.len;
-	job->buf.base = job->out.data;
-}
-
-static int hand_to_uv(struct consensus_snapshot *job)
-{
-	struct consensus *c = job->c;
-
-	job->put.data = job;
-	return c->uv_snapshot_put(&c->io, job->trailing, &job->put, job->snapshot, on_put);
-}
-
 static void snap_after_work(uv_work_t *work, int status)
 {
 	struct consensus_snapshot *job = work->data;
@@ -217,8 +202,11 @@ static void snap_after_work(uv_work_t *work, int status)
 			     (unsigned long long)job->index, job->errmsg);
 		snap_done(job, RAFT_IOERR); /* raft drops it and takes another later */
 	} else {
-		job_fill(job);
-		rv = hand_to_uv(job);
+		/* raft frees nothing of it: fsm_snapshot_finalize does. */
+		job->buf.len = job->out.len;
+		job->buf.base = job->out.data;
+		job->put.data = job;
+		rv = c->uv_snapshot_put(&c->io, job->trailing, &job->put, job->snapshot, on_put);
 		if (rv != 0) {
 			logger_error(c->cfg.lg, "consensus: snapshot at applied=%llu: write: %s",
 				     (unsigned long long)job->index, raft_strerror(rv));
@@ -237,14 +225,12 @@ static int io_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io
 	int rv;
 
 	/* Installs (trailing 0) and anything not ours go straight through. */
-	if (job == NULL || snapshot->n_bufs != 1 || snapshot->bufs != &job->buf)
+	if (job == NULL || snapshot->bufs != &job->buf)
 		return c->uv_snapshot_put(io, trailing, req, snapshot, cb);
 	job->req = req;
 	job->snapshot = snapshot;
 	job->trailing = trailing;
 	job->cb = cb;
-	if (job->h == NULL) /* serialised already */
-		return hand_to_uv(job);
 	job->work.data = job;
 	rv = uv_queue_work(c->loop, &job->work, snap_work, snap_after_work);
 	if (rv != 0)
@@ -273,20 +259,12 @@ int consensus__fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], un
 		free(job);
 		return RAFT_IOERR;
 	}
-	if (sm->snapshot_begin != NULL)
-		rv = sm->snapshot_begin(sm, &job->h);
-	else
-		rv = sm->snapshot(sm, &job->out);
+	rv = sm->snapshot_begin(sm, &job->h);
 	if (rv != 0) {
 		logger_error(c->cfg.lg, "consensus: snapshot at applied=%llu: %s",
 			     (unsigned long long)job->index, sm->errmsg(sm));
-		buf_release(&job->out);
 		free(job);
 		return RAFT_NOMEM;
-	}
-	if (job->h == NULL) {
-		job->t_serialised = uv_hrtime();
-		job_fill(job);
 	}
 	c->snap = job;
 	c->log_bytes = 0;
@@ -310,10 +288,9 @@ int consensus__fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *b
 	if (job->t_serialised != 0 && job->out.len > 0)
 		logger_info(c->cfg.lg,
 			    "consensus: snapshot at applied=%llu: %zu bytes, serialised in %.1f ms "
-			    "%s, written in %.1f ms",
+			    "off the loop, written in %.1f ms",
 			    (unsigned long long)job->index, job->out.len,
 			    (double)(job->t_serialised - job->t0) / 1e6,
-			    c->cfg.sm->snapshot_begin != NULL ? "off the loop" : "on the loop",
 			    (double)(uv_hrtime() - job->t_serialised) / 1e6);
 	if (job->out.len > 0)
 		c->snap_last_bytes = job->out.len;
@@ -406,10 +383,8 @@ static int io_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req,
 	int rv;
 
 	req->cb = cb;
-	if (send_outstanding(c)) {
-		c->installs_coalesced++;
+	if (send_outstanding(c))
 		return placeholder(req);
-	}
 	c->send.get.data = c;
 	rv = c->uv_snapshot_get(io, &c->send.get, on_loaded);
 	if (rv == 0) {
