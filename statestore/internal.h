@@ -50,6 +50,9 @@ struct hash128 store__row_hash(int table, const void *key, size_t klen, const vo
 /* Translates an LMDB return code into our error space, writing "<op>: <lmdb
  * text>" to the store's message. */
 int store__lmdb_error(struct store *s, int rc, const char *op);
+/* The same into another message buffer (a snapshot written on another thread
+ * must not touch the store's). */
+int store__lmdb_error_to(char *errmsg, size_t size, int rc, const char *op);
 
 /* Reads the "state" meta record within `txn`. */
 int store__read_state(struct store *s, MDB_txn *txn, uint64_t *applied, uint64_t *oldest,

@@ -16,7 +16,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,13 +62,6 @@ struct store_snapshot {
 	char errmsg[256];
 };
 
-static int snap_error(struct store_snapshot *snap, int rc, const char *what)
-{
-	return err_set(snap->errmsg, sizeof snap->errmsg,
-		       rc == ENOMEM ? ERR_NOMEM : (rc == MDB_CORRUPTED ? ERR_CORRUPT : ERR_IO),
-		       "snapshot: %s: %s", what, mdb_strerror(rc));
-}
-
 static int dump_db(struct store_snapshot *snap, int i, struct buf *out)
 {
 	MDB_cursor *c;
@@ -79,7 +71,8 @@ static int dump_db(struct store_snapshot *snap, int i, struct buf *out)
 	int rc;
 
 	if ((rc = mdb_cursor_open(snap->txn, snap->dbis[i], &c)) != 0)
-		return snap_error(snap, rc, "open cursor");
+		return store__lmdb_error_to(snap->errmsg, sizeof snap->errmsg, rc,
+					    "snapshot: open cursor");
 	if (buf_put_u8(out, snap->ids[i]) != 0 || buf_put_u64be(out, 0) != 0)
 		goto nomem;
 	count_at = out->len - 8;
@@ -94,7 +87,8 @@ static int dump_db(struct store_snapshot *snap, int i, struct buf *out)
 	}
 	mdb_cursor_close(c);
 	if (rc != MDB_NOTFOUND)
-		return snap_error(snap, rc, "read");
+		return store__lmdb_error_to(snap->errmsg, sizeof snap->errmsg, rc,
+					    "snapshot: read");
 	be64_put(out->data + count_at, n);
 	return 0;
 nomem:
@@ -158,7 +152,7 @@ int store_snapshot_write(struct store_snapshot *snap, struct buf *out)
 {
 	uint8_t head[HEADER_LEN], tail[16];
 	size_t start = out->len;
-	int rc = 0, i;
+	int rc, i;
 
 	if (snap->txn == NULL)
 		return err_set(snap->errmsg, sizeof snap->errmsg, ERR_INVALID,
@@ -172,9 +166,9 @@ int store_snapshot_write(struct store_snapshot *snap, struct buf *out)
 	be64_put(head + 12, snap->index);
 	be64_put(head + 20, snap->oldest);
 	digest_put(head + 28, snap->digest);
-	if (rc == 0 && buf_append(out, head, sizeof head) != 0)
-		rc = err_set(snap->errmsg, sizeof snap->errmsg, ERR_NOMEM,
-			     "snapshot: out of memory");
+	rc = buf_append(out, head, sizeof head) != 0 ? err_set(snap->errmsg, sizeof snap->errmsg,
+							       ERR_NOMEM, "snapshot: out of memory")
+						     : 0;
 	for (i = 0; rc == 0 && i < N_DBS; i++)
 		rc = dump_db(snap, i, out);
 	snap_read_done(snap);
@@ -192,11 +186,6 @@ int store_snapshot_write(struct store_snapshot *snap, struct buf *out)
 const char *store_snapshot_errmsg(const struct store_snapshot *snap)
 {
 	return snap->errmsg;
-}
-
-uint64_t store_snapshot_index(const struct store_snapshot *snap)
-{
-	return snap->index;
 }
 
 void store_snapshot_end(struct store_snapshot *snap)

@@ -36,6 +36,11 @@ const char *store_table_name(int table)
 
 int store__lmdb_error(struct store *s, int rc, const char *op)
 {
+	return store__lmdb_error_to(s->errmsg, sizeof s->errmsg, rc, op);
+}
+
+int store__lmdb_error_to(char *errmsg, size_t size, int rc, const char *op)
+{
 	int code;
 
 	switch (rc) {
@@ -75,7 +80,7 @@ int store__lmdb_error(struct store *s, int rc, const char *op)
 		code = ERR_IO;
 		break;
 	}
-	return err_set(s->errmsg, sizeof s->errmsg, code, "%s: %s", op, mdb_strerror(rc));
+	return err_set(errmsg, size, code, "%s: %s", op, mdb_strerror(rc));
 }
 
 int store__txn_fail(struct store_txn *t, int rc, const char *op)

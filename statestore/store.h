@@ -305,8 +305,6 @@ struct store_snapshot;
 int store_snapshot_begin(struct store *s, struct store_snapshot **snap);
 int store_snapshot_write(struct store_snapshot *snap, struct buf *out);
 const char *store_snapshot_errmsg(const struct store_snapshot *snap);
-/* The applied index the snapshot holds. */
-uint64_t store_snapshot_index(const struct store_snapshot *snap);
 void store_snapshot_end(struct store_snapshot *snap);
 
 /*
