@@ -48,18 +48,7 @@ struct fwd_batch {
 static void pending_done(struct pending *p, const struct agent_result *r)
 {
 	p->cb(p->arg, r);
-	buf_release(&p->bytes);
-	free(p);
-}
-
-static void pending_fail(struct pending *p, int status, const char *leader)
-{
-	struct agent_result r;
-
-	memset(&r, 0, sizeof r);
-	r.status = status;
-	r.leader_http = leader;
-	pending_done(p, &r);
+	submit__pending_free(p);
 }
 
 static void fail_queued(struct agent *a, int status, const char *leader)
@@ -69,7 +58,7 @@ static void fail_queued(struct agent *a, int status, const char *leader)
 
 	while ((p = m->fwd_queue) != NULL) {
 		m->fwd_queue = p->next;
-		pending_fail(p, status, leader);
+		submit__fail(p, status, leader);
 	}
 	m->fwd_tail = NULL;
 }
@@ -132,7 +121,7 @@ static void forward_one(struct agent *a, struct pending *p, const char *leader)
 	strcat(headers, "Content-Type: application/octet-stream\r\n");
 	if (client_request(&a->loop, leader, "POST", "/v1/internal/propose", headers, p->bytes.data,
 			   p->bytes.len, AGENT_FORWARD_TIMEOUT_MS, on_forwarded_one, p) != 0)
-		pending_fail(p, ERR_UNAVAILABLE, leader);
+		submit__fail(p, ERR_UNAVAILABLE, leader);
 }
 
 static void send_next(struct agent *a);
@@ -182,7 +171,7 @@ static void on_answer(void *arg, int status, int http_status, const void *body, 
 		if (status != ERR_CANCELED && status != ERR_TIMEOUT)
 			status = ERR_UNAVAILABLE;
 		for (i = 0; i < b->n; i++)
-			pending_fail(b->cmds[i], status, submit__leader_http(a));
+			submit__fail(b->cmds[i], status, submit__leader_http(a));
 	}
 	free(b);
 	if (!a->stopping)
@@ -281,7 +270,7 @@ static void send_next(struct agent *a)
 	buf_release(&body);
 	if (rv != 0) {
 		for (uint32_t i = 0; i < n; i++)
-			pending_fail(b->cmds[i], ERR_UNAVAILABLE, leader);
+			submit__fail(b->cmds[i], ERR_UNAVAILABLE, leader);
 		free(b);
 		return;
 	}
@@ -321,7 +310,7 @@ void forward__submit(struct pending *p)
 	struct agent_impl *m = impl(a);
 
 	if (submit__leader_http(a) == NULL || consensus_is_leader(&a->consensus)) {
-		pending_fail(p, ERR_UNAVAILABLE, NULL);
+		submit__fail(p, ERR_UNAVAILABLE, NULL);
 		return;
 	}
 	p->next = NULL;

@@ -153,6 +153,10 @@ int agent__parse_token(const char *token, uint8_t secret[TRANSPORT_SECRET_LEN]);
 /* submit.c */
 void submit__flush(uv_check_t *h);
 void submit__fail_all(struct agent *a, int status);
+/* Frees a pending command; answers it with `status` (and the leader's HTTP
+ * address, may be NULL) first. */
+void submit__pending_free(struct pending *p);
+void submit__fail(struct pending *p, int status, const char *leader);
 /* Fails the reads waiting for a read index and lets go of its connection. */
 void submit__reads_close(struct agent *a);
 /*

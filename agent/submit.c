@@ -30,13 +30,13 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void pending_free(struct pending *p)
+void submit__pending_free(struct pending *p)
 {
 	buf_release(&p->bytes);
 	free(p);
 }
 
-static void fail(struct pending *p, int status, const char *leader)
+void submit__fail(struct pending *p, int status, const char *leader)
 {
 	struct agent_result r;
 
@@ -44,7 +44,7 @@ static void fail(struct pending *p, int status, const char *leader)
 	r.status = status;
 	r.leader_http = leader;
 	p->cb(p->arg, &r);
-	pending_free(p);
+	submit__pending_free(p);
 }
 
 /* A batch proposed as one entry. */
@@ -93,7 +93,7 @@ static void on_applied(void *arg, int status, uint64_t index)
 			r.leader_http = submit__leader_http(a);
 		forwarded = forwarded || (r.status == 0 && p->origin != a->id);
 		p->cb(p->arg, &r);
-		pending_free(p);
+		submit__pending_free(p);
 	}
 	if (have_txn)
 		store_read_end(&t);
@@ -173,7 +173,7 @@ void submit__flush(uv_check_t *h)
 			while ((p = m->queue) != NULL) {
 				m->queue = p->next;
 				if (p->leader_only)
-					fail(p, ERR_UNAVAILABLE, submit__leader_http(a));
+					submit__fail(p, ERR_UNAVAILABLE, submit__leader_http(a));
 				else
 					forward__submit(p);
 			}
@@ -207,8 +207,8 @@ void submit__flush(uv_check_t *h)
 			logger_warn(&a->lg, "propose %u commands failed: %s", n,
 				    a->consensus.errmsg);
 			for (uint32_t i = 0; i < n; i++)
-				fail(b->cmds[i], rv == ERR_NOTLEADER ? ERR_UNAVAILABLE : rv,
-				     submit__leader_http(a));
+				submit__fail(b->cmds[i], rv == ERR_NOTLEADER ? ERR_UNAVAILABLE : rv,
+					     submit__leader_http(a));
 			free(b);
 			continue;
 		}
@@ -258,7 +258,7 @@ void submit__propose(struct agent *a, struct pending *p)
 static int submit_bytes(struct agent *a, struct pending *p)
 {
 	if (a->stopping) {
-		pending_free(p);
+		submit__pending_free(p);
 		return ERR_CANCELED;
 	}
 	if (consensus_is_leader(&a->consensus))
@@ -295,11 +295,11 @@ static int submit(struct agent *a, struct cmd *c, agent_result_cb cb, void *arg,
 	buf_init(&p->bytes);
 	rv = cmd_encode(c, &p->bytes);
 	if (rv != 0) {
-		pending_free(p);
+		submit__pending_free(p);
 		return rv;
 	}
 	if (leader_only && !consensus_is_leader(&a->consensus)) {
-		pending_free(p);
+		submit__pending_free(p);
 		return ERR_NOTLEADER;
 	}
 	return submit_bytes(a, p);
@@ -337,7 +337,7 @@ int agent_forwarded(struct agent *a, const void *bytes, size_t len, agent_result
 	p->arg = arg;
 	buf_init(&p->bytes);
 	if (buf_append(&p->bytes, bytes, len) != 0) {
-		pending_free(p);
+		submit__pending_free(p);
 		return ERR_NOMEM;
 	}
 	enqueue(a, p);
@@ -351,7 +351,7 @@ void submit__fail_all(struct agent *a, int status)
 
 	while ((p = m->queue) != NULL) {
 		m->queue = p->next;
-		fail(p, status, NULL);
+		submit__fail(p, status, NULL);
 	}
 	m->queue_tail = NULL;
 }
