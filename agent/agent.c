@@ -479,6 +479,7 @@ int agent_init(struct agent *a, const struct agent_config *cfg)
 	buf_init(&m->seen);
 	buf_init(&m->marked);
 	attempts_init(&m->finals, sizeof(uint32_t));
+	attempts_init(&m->live, 0);
 	m->full_due = true; /* the first pass: orphans, and the index from the rows */
 
 	if (a->cfg.dev) {

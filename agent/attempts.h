@@ -5,7 +5,8 @@
  * keeps every attempt it ever journaled in one (agent/exec.c, its `known`
  * set, the value: OS pid, running process, open in the journal); the
  * reconciler the attempts with a final report queued (agent/reconcile.c,
- * the value: a count).
+ * the value: a count), and its index of this node's live processes (keys
+ * (pid, 0), no value).
  *
  * Values are zeroed when their key is added. A value pointer is valid until
  * the next add, reserve or remove (they move slots), or the release. Not

@@ -14,7 +14,6 @@
 
 #include "agent/agent.h"
 #include "agent/attempts.h"
-#include "agent/pidset.h"
 #include "common/buf.h"
 
 #define AGENT_TICK_MS            250
@@ -99,7 +98,7 @@ struct agent_impl {
 	bool reconcile_scheduled;
 	/* The index of this node's live processes and the passes over it
 	 * (reconcile.c, header comment). */
-	struct pidset live;               /* pids placed here, not ended (a superset) */
+	struct attempts live;             /* (pid, 0): pids placed here, not ended (a superset) */
 	bool full_due;                    /* a rebuild walk of every process is due */
 	bool sweeping;                    /* a walk of every process is under way... */
 	bool sweep_audit;                 /* ...an audit (paced by ticks), not a rebuild... */

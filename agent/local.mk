@@ -15,7 +15,6 @@ agent_libagent_a_SOURCES = \
 	agent/http_parse.c agent/http_parse.h \
 	agent/api_status.c agent/api_procs.c agent/api_store.c agent/api_internal.c \
 	agent/internal.h \
-	agent/pidset.c agent/pidset.h \
 	agent/reconcile.c \
 	agent/submit.c
 

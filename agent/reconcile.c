@@ -593,24 +593,49 @@ static void prune_stopping(struct agent *a)
 
 /* The live index. */
 
+static int cmp_pid(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* The pids of the live index, in increasing order, in a new array (*n of
+ * them; the caller frees it), or NULL if out of memory or empty (*n 0). */
+static uint64_t *live_sorted(const struct attempts *live, size_t *n)
+{
+	uint64_t *out, pid;
+	uint32_t attempt;
+	size_t pos = 0, k = 0;
+
+	*n = 0;
+	if (attempts_count(live) == 0 || (out = malloc(attempts_count(live) * sizeof *out)) == NULL)
+		return NULL;
+	while (attempts_next(live, &pos, &pid, &attempt) != NULL)
+		out[k++] = pid;
+	qsort(out, k, sizeof *out, cmp_pid);
+	*n = k;
+	return out;
+}
+
 static void live_add(struct agent *a, uint64_t pid)
 {
 	struct agent_impl *m = impl(a);
 
-	if (pidset_add(&m->live, pid) != 0) {
+	if (attempts_add(&m->live, pid, 0, NULL) == NULL) {
 		/* Out of memory: a rebuild walk finds it (and frees the set's
 		 * memory first). */
 		logger_error(&a->lg, "live index: out of memory at pid=%llu: rebuilding it",
 			     (unsigned long long)pid);
 		reconcile__run(a);
 	}
-	a->metrics.live = pidset_count(&m->live);
+	a->metrics.live = attempts_count(&m->live);
 }
 
 static void live_remove(struct agent *a, uint64_t pid)
 {
-	pidset_remove(&impl(a)->live, pid);
-	a->metrics.live = pidset_count(&impl(a)->live);
+	attempts_remove(&impl(a)->live, pid, 0);
+	a->metrics.live = attempts_count(&impl(a)->live);
 }
 
 /* Ensures process `pid`, of row value (v, vl), if it is this node's and not
@@ -625,7 +650,7 @@ static bool consider(struct pass *ps, uint64_t pid, const void *v, size_t vl)
 		live_remove(a, pid);
 		return true;
 	}
-	if (!pidset_has(&impl(a)->live, pid)) {
+	if (attempts_find(&impl(a)->live, pid, 0) == NULL) {
 		if (ps->audit) {
 			/* A bug in the upkeep of the index (header comment). */
 			a->metrics.live_missed++;
@@ -672,7 +697,7 @@ static void run_walk(struct agent *a)
 		m->sweep_audit = false;
 		m->sweep_next = 0;
 		/* Refilled by this walk, and by effects meanwhile. */
-		pidset_release(&m->live);
+		attempts_release(&m->live);
 		a->metrics.live = 0;
 		/* Attempts of a previous life of this agent: they ended with it. */
 		for (i = 0; i < m->norphans; i++)
@@ -736,7 +761,7 @@ static void run_index(struct agent *a)
 		m->pass_at = 0;
 		/* Out of memory (pass_n 0): the running attempts only, this
 		 * time; the audit walk is the backstop. */
-		m->pass_pids = pidset_sorted(&m->live, &m->pass_n);
+		m->pass_pids = live_sorted(&m->live, &m->pass_n);
 	}
 	memset(&ps, 0, sizeof ps);
 	ps.a = a;
@@ -928,7 +953,7 @@ void reconcile__close(struct agent *a)
 	buf_release(&m->marked);
 	/* Reports still in flight find no count to drop when they end. */
 	attempts_release(&m->finals);
-	pidset_release(&m->live);
+	attempts_release(&m->live);
 	free(m->pass_pids);
 	m->pass_pids = NULL;
 	m->passing = false;

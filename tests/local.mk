@@ -84,7 +84,6 @@ check_agent_SOURCES = \
 	tests/unit/agent/suites.h \
 	tests/unit/agent/test_api.c \
 	tests/unit/agent/test_exec.c \
-	tests/unit/agent/test_pidset.c \
 	tests/unit/agent/test_attempts.c \
 	tests/unit/agent/test_forward.c \
 	tests/lib/net.c \

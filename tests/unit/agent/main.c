@@ -19,7 +19,6 @@ int main(void)
 	sr = srunner_create(exec_suite());
 	srunner_add_suite(sr, http_parse_suite());
 	srunner_add_suite(sr, api_suite());
-	srunner_add_suite(sr, pidset_suite());
 	srunner_add_suite(sr, attempts_suite());
 	srunner_add_suite(sr, forward_suite());
 	srunner_run_all(sr, CK_NORMAL);

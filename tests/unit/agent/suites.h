@@ -11,7 +11,6 @@
 Suite *exec_suite(void);
 Suite *http_parse_suite(void);
 Suite *api_suite(void);
-Suite *pidset_suite(void);
 Suite *attempts_suite(void);
 Suite *forward_suite(void);
 
